@@ -1,0 +1,97 @@
+"""In-memory image splits and the batching used by every training loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class ImageSplit:
+    """Images as uint8 ``[N, C, H, W]`` and integer labels ``[N]`` (kept compact in memory)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(
+                f"images must be uint8 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}"
+            )
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(
+                f"labels shape {tuple(self.labels.shape)} does not match {self.images.shape[0]} images"
+            )
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def with_labels(self, labels: torch.Tensor) -> ImageSplit:
+        """The same images with other labels (e.g. corrupted ones)."""
+        return ImageSplit(self.images, labels.to(torch.long))
+
+    def subset(self, index: np.ndarray | torch.Tensor) -> ImageSplit:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return ImageSplit(self.images[index], self.labels[index])
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """Train / validation / test splits of one data set (what ``load_dataset`` returns)."""
+
+    name: str
+    train: ImageSplit
+    val: ImageSplit
+    test: ImageSplit
+    num_classes: int
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train.images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.train.images.shape[2])
+
+
+def to_float(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 pixels to floats in [0, 1] (the papers' ``ToTensor``, no normalisation)."""
+    return images.to(device, non_blocking=True).float().div_(255.0)
+
+
+def iterate_batches(
+    split: ImageSplit,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+    device: torch.device | str = "cpu",
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield ``(images, labels, indices)`` batches; indices point into ``split``."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(split)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        idx = order[start : start + batch_size]
+        yield to_float(split.images[idx], device), split.labels[idx].to(device), idx
+
+
+def as_split(images: np.ndarray, labels: np.ndarray) -> ImageSplit:
+    """``[N, H, W]`` or ``[N, H, W, C]`` uint8 arrays to an :class:`ImageSplit`."""
+    array = np.asarray(images, dtype=np.uint8)
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4:
+        array = array.transpose(0, 3, 1, 2)
+    else:
+        raise ValueError(f"images must have 3 or 4 dimensions, got shape {array.shape}")
+    return ImageSplit(
+        torch.from_numpy(np.ascontiguousarray(array)),
+        torch.as_tensor(np.asarray(labels), dtype=torch.long),
+    )

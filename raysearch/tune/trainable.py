@@ -1,0 +1,65 @@
+"""Co-teaching as a Ray Tune class ``Trainable``: one epoch per ``step``.
+
+It only wires the Tune config to :func:`raysearch.noisy.settings.build_run`, checkpoints the
+run's full state (both networks, optimisers, RNG states, epoch) and reports the epoch metrics
+(``val_acc`` on noisy validation labels, clean ``test_acc``, ``label_precision``, ``epoch``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from raysearch.noisy.settings import TrialSettings, build_run
+
+CHECKPOINT_FILE = "coteaching.pt"
+
+
+def trial_device() -> torch.device:
+    """``cuda`` when Ray gave this trial a GPU, else the CPU."""
+    if ray.is_initialized() and ray.get_gpu_ids() and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class CoteachingTrainable(tune.Trainable):
+    """A Co-teaching trial; config = ``TrialSettings.to_config()`` plus ``schedule`` (a family config)."""
+
+    def setup(self, config: dict[str, Any]) -> None:
+        resources = self.trial_resources
+        cpus = (
+            resources.required_resources.get("CPU", 1)
+            if resources is not None
+            else os.cpu_count() or 1
+        )
+        torch.set_num_threads(max(1, int(cpus)))
+        self.run = build_run(
+            TrialSettings.from_config(config), config["schedule"], device=trial_device()
+        )
+
+    def step(self) -> dict[str, Any]:
+        metrics: dict[str, Any] = self.run.train_epoch().as_dict()
+        metrics["done"] = self.run.finished
+        return metrics
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        torch.save(self.run.state_dict(), Path(checkpoint_dir) / CHECKPOINT_FILE)
+
+    def load_checkpoint(self, checkpoint_dir: str) -> None:  # type: ignore[override]
+        """Tune passes the checkpoint folder, since ``save_checkpoint`` returns no dict."""
+        path = Path(checkpoint_dir) / CHECKPOINT_FILE
+        try:
+            state = torch.load(path, map_location=self.run.device, weights_only=False)
+        except (OSError, RuntimeError, EOFError) as error:
+            raise RuntimeError(f"cannot read Co-teaching checkpoint {path}: {error}") from error
+        self.run.load_state_dict(state)
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        """Actor reuse: rebuild the run for the new trial in the same process."""
+        self.setup(new_config)
+        return True
