@@ -46,7 +46,7 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="model name (default: the S2E code's net for the data set)"
     )
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=20, help="E: epochs of one full trial")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--address", default=None, help="Ray address (default: start a local Ray)")
@@ -74,6 +74,59 @@ def _trial(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from raysearch.noisy.settings import TrialSettings
+    from raysearch.tune.compare import CompareSettings  # validation only; Ray starts in run_compare
+
+    settings = CompareSettings(
+        trial=TrialSettings(
+            dataset=args.dataset, data_root=args.data_root, download=args.download, noise=args.noise,
+            model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+            max_batches_per_epoch=args.max_batches_per_epoch,
+        ),
+        space=args.space, searchers=tuple(s.strip() for s in args.searchers.split(",") if s.strip()),
+        trials=args.trials, seeds=args.seeds, samples_per_iter=args.samples_per_iter,
+        concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        out=args.out,
+    )  # fmt: skip
+    from raysearch.analysis.compare_report import write_compare_report
+    from raysearch.tune.compare import run_compare
+
+    trials = run_compare(settings, address=args.address, resume=args.resume)
+    table = write_compare_report(trials, settings.trial.epochs, Path(settings.out))
+    print(table.to_string())
+    print(f"results: {settings.out} (trials.csv, best_so_far.png, schedules.png, summary.md)")
+    return 0
+
+
+def add_compare_parser(commands: Any) -> argparse.ArgumentParser:
+    from search_spaces.schedules import family_names as families
+
+    compare = commands.add_parser(
+        "compare", help="compare schedule searchers on one space and epoch budget"
+    )
+    _add_trial_options(compare)
+    compare.add_argument("--space", default="s2e", help=f"schedule family: {', '.join(families())}")
+    compare.add_argument(
+        "--searchers", default="s2e,random,tpe,hyperband", help="comma-separated registry names"
+    )
+    compare.add_argument(
+        "--trials", type=int, default=12, help="N: full trials per searcher and seed"
+    )
+    compare.add_argument("--seeds", type=int, default=2)
+    compare.add_argument("--samples-per-iter", type=int, default=4, help="K of S2E")
+    compare.add_argument("--concurrency", type=int, default=2, help="trials run side by side")
+    compare.add_argument("--cpus-per-trial", type=int, default=1)
+    compare.add_argument("--gpus-per-trial", type=float, default=0.0)
+    compare.add_argument("--max-batches-per-epoch", type=int, default=None)
+    compare.add_argument(
+        "--resume", action="store_true", help="continue an interrupted comparison in --out"
+    )
+    compare.add_argument("--out", default="runs/compare")
+    compare.set_defaults(func=_compare)
+    return compare
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="raysearch", description="Schedule search (S2E) and supernet NAS on Ray."
@@ -93,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trial.add_argument("--out", default="runs", help="Tune storage folder (made absolute)")
     trial.set_defaults(func=_trial)
+    add_compare_parser(commands)
     return parser
 
 

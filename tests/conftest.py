@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -27,3 +30,18 @@ def synthetic_split(
 @pytest.fixture
 def toy_split() -> ImageSplit:
     return synthetic_split(64)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A real local Ray (2 CPUs) for one test module; its workers see the test modules too."""
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}},
+    )
+    yield
+    ray.shutdown()

@@ -144,6 +144,7 @@ class CoteachingRun:
         self.optimizers = [torch.optim.Adam(net.parameters(), lr=config.lr) for net in self.nets]
         self.shuffle = torch.Generator().manual_seed(seed)
         self.epoch = 0
+        self.last_metrics: EpochMetrics | None = None
 
     @property
     def finished(self) -> bool:
@@ -191,7 +192,7 @@ class CoteachingRun:
             loss_sum += float(loss1.detach() + loss2.detach()) / 2
             batches += 1
         self.epoch += 1
-        return EpochMetrics(
+        self.last_metrics = EpochMetrics(
             epoch=self.epoch,
             keep_rate=keep_rate,
             train_loss=loss_sum / max(1, batches),
@@ -199,6 +200,7 @@ class CoteachingRun:
             test_acc=self._mean_accuracy(self.data.test),
             label_precision=kept_clean / max(1, kept_total),
         )
+        return self.last_metrics
 
     def _mean_accuracy(self, split: ImageSplit) -> float:
         """Mean accuracy of the two networks (the S2E code's reward averages both)."""
@@ -209,6 +211,7 @@ class CoteachingRun:
         """Both networks, both optimisers, the shuffling and global RNG states, and the epoch."""
         state: dict[str, Any] = {
             "epoch": self.epoch,
+            "last_metrics": None if self.last_metrics is None else self.last_metrics.as_dict(),
             "nets": [net.state_dict() for net in self.nets],
             "optimizers": [opt.state_dict() for opt in self.optimizers],
             "shuffle_rng": self.shuffle.get_state(),
@@ -220,6 +223,8 @@ class CoteachingRun:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = int(state["epoch"])
+        last = state.get("last_metrics")
+        self.last_metrics = None if last is None else EpochMetrics(**last)
         for net, net_state in zip(self.nets, state["nets"], strict=True):
             net.load_state_dict(net_state)
         for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):

@@ -43,6 +43,10 @@ class CoteachingTrainable(tune.Trainable):
         )
 
     def step(self) -> dict[str, Any]:
+        if self.run.finished and self.run.last_metrics is not None:
+            # restored from its final checkpoint (e.g. the driver died before Tune recorded the
+            # end): report the last epoch again instead of training past the schedule
+            return {**self.run.last_metrics.as_dict(), "done": True}
         metrics: dict[str, Any] = self.run.train_epoch().as_dict()
         metrics["done"] = self.run.finished
         return metrics

@@ -36,7 +36,10 @@ def test_cli_trial_prints_every_epoch(local_ray, tmp_path, capsys):
 def test_cli_rejects_bad_input_before_ray_work(tmp_path, capsys):
     assert main(["trial", "--noise", "pair:0.6", "--out", str(tmp_path)]) == 2
     assert "pair noise rate must be in [0, 0.5)" in capsys.readouterr().err
-    assert main(["trial", "--schedule", '{"family": "coteaching", "tau": 2}', "--out", str(tmp_path)]) == 2
+    assert (
+        main(["trial", "--schedule", '{"family": "coteaching", "tau": 2}', "--out", str(tmp_path)])
+        == 2
+    )
     assert main(["trial", "--dataset", "svhn", "--out", str(tmp_path)]) == 2
     assert not list(tmp_path.iterdir())  # nothing was started or written
 

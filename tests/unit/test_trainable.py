@@ -50,3 +50,13 @@ def test_reset_config_rebuilds_the_run_for_actor_reuse():
     trainable.train()
     assert trainable.reset_config(_config(seed=3))
     assert trainable.run.epoch == 0 and trainable.run.config.epochs == 3
+
+
+def test_a_trial_restored_from_its_final_checkpoint_reports_done_without_training(tmp_path):
+    trainable = CoteachingTrainable(config=_config())
+    last = [_metrics(trainable.train()) for _ in range(3)][-1]
+    trainable.save_checkpoint(str(tmp_path))
+    restored = CoteachingTrainable(config=_config())
+    restored.load_checkpoint(str(tmp_path))
+    again = restored.train()
+    assert again["done"] and _metrics(again) == last

@@ -1,0 +1,1 @@
+"""Dataframes, tables and plots from finished raysearch experiments (pandas, matplotlib)."""

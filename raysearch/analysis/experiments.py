@@ -1,0 +1,86 @@
+"""Load Tune experiment folders written by raysearch into pandas dataframes.
+
+Reads Tune's per-trial files (``params.json``, ``result.json``) directly, so a results folder
+can be analysed anywhere, without Ray. Epoch rows repeated by a resumed trial are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+FINAL_METRICS = ("val_acc", "test_acc", "label_precision", "train_loss", "keep_rate")
+
+
+def flatten(config: dict[str, Any], prefix: str = "config/") -> dict[str, Any]:
+    """``{"schedule": {"tau": .5}}`` -> ``{"config/schedule/tau": .5}`` (Tune's column names)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _trial_dirs(experiment: Path) -> list[Path]:
+    return sorted(p.parent for p in experiment.glob("*/params.json"))
+
+
+def load_trial_epochs(trial_dir: Path) -> pd.DataFrame:
+    """One row per reported epoch of one trial (duplicates from a resume removed)."""
+    path = trial_dir / "result.json"
+    rows = (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if path.exists()
+        else []
+    )
+    frame = pd.DataFrame([{k: v for k, v in row.items() if k != "config"} for row in rows])
+    if frame.empty or "epoch" not in frame:
+        return frame
+    return (
+        frame.drop_duplicates(subset="epoch", keep="last")
+        .sort_values("epoch")
+        .reset_index(drop=True)
+    )
+
+
+def load_experiment(experiment: Path, **labels: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trials, epochs) of one Tune experiment folder; ``labels`` become columns of both."""
+    trials, epochs = [], []
+    for trial_dir in _trial_dirs(experiment):
+        config = json.loads((trial_dir / "params.json").read_text())
+        per_epoch = load_trial_epochs(trial_dir)
+        row: dict[str, Any] = {**labels, "trial_dir": trial_dir.name, **flatten(config)}
+        if not per_epoch.empty:
+            last = per_epoch.iloc[-1]
+            row.update(trial_id=last.get("trial_id"), epochs_trained=int(last.get("epoch", 0)),
+                       started=float(per_epoch["timestamp"].min()), finished=float(per_epoch["timestamp"].max()))  # fmt: skip
+            row.update({m: last.get(m) for m in FINAL_METRICS})
+            epochs.append(per_epoch.assign(**labels, trial_dir=trial_dir.name))
+        trials.append(row)
+    return pd.DataFrame(trials), (
+        pd.concat(epochs, ignore_index=True) if epochs else pd.DataFrame()
+    )
+
+
+def load_compare_dir(out: str | Path) -> pd.DataFrame:
+    """All trials of a ``raysearch compare`` folder, one row each, ordered by finishing time.
+
+    Columns: searcher, seed, trial config (``config/...``), epochs_trained, final metrics, and
+    ``trial_order`` (1-based rank of the trial's finishing time within its experiment).
+    """
+    frames = []
+    for experiment in sorted((Path(out) / "tune").iterdir()):
+        if not experiment.is_dir() or "-seed" not in experiment.name:
+            continue
+        searcher, seed = experiment.name.rsplit("-seed", 1)
+        trials, _ = load_experiment(experiment, searcher=searcher, seed=int(seed))
+        if not trials.empty:
+            trials = trials.sort_values("finished", na_position="last").reset_index(drop=True)
+            trials["trial_order"] = range(1, len(trials) + 1)
+            frames.append(trials)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,0 +1,315 @@
+"""Ask/tell S2E search over a product of relaxation blocks (S2E Alg. 2, eq. (7), (8), Prop. 1).
+
+One iteration m of Alg. 2 is ``ask(K)`` -> evaluate the K samples -> ``tell(samples, scores)``.
+Scores are *maximised* (e.g. validation accuracy); the paper minimises a loss, which is the
+same problem with f̄ = -score (see :mod:`raysearch.relax.estimators`).
+
+Missing scores: ``None``, NaN, +inf and -inf all count as a failed evaluation and are replaced
+by the worst finite score of the batch, so a crashed trial is penalised and the estimators keep
+all K samples. A batch without any finite score leaves θ unchanged, but the iteration counter
+advances and the batch is consumed. A step that would be non-finite is skipped the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from raysearch.relax.blocks import Block, FloatArray
+from raysearch.relax.distribution import ProductDistribution, Sample
+from raysearch.relax.estimators import BASELINES, Baseline, centred_scores, mc_gradient, mc_hessian
+from raysearch.relax.steps import (
+    OFFICIAL_THETA_FLOOR,
+    floored_solve,
+    limit_step,
+    official_step,
+)
+
+Update = Literal["newton", "gd", "ng", "official"]
+UPDATES: tuple[str, ...] = ("newton", "gd", "ng", "official")
+STATE_FORMAT = "raysearch.relax.RelaxationOptimizer/1"
+
+
+def _positive_float(value: Any, what: str, allowed: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be {allowed}, got {value!r}")
+    out = float(value)
+    if not math.isfinite(out) or out <= 0:
+        raise ValueError(f"{what} must be {allowed}, got {value!r}")
+    return out
+
+
+def _score_value(score: Any) -> float:
+    """A score as a float; None becomes NaN. Non-numbers raise ValueError."""
+    if score is None:
+        return math.nan
+    if isinstance(score, bool) or not isinstance(score, (int, float, np.integer, np.floating)):
+        raise ValueError(f"score must be a number or None, got {score!r}")
+    return float(score)
+
+
+class RelaxationOptimizer:
+    """S2E stochastic relaxation (Alg. 2) as an ask/tell optimizer that maximises scores.
+
+    Args:
+        blocks: the factors of p_θ (:class:`SimplexBlock`, :class:`UnitBlock`,
+            :class:`CategoricalBlock`).
+        update: ``"newton"`` (default; S2E eq. (8) with H from Prop. 1, saddle-free),
+            ``"gd"`` (H = I), ``"ng"`` (H = closed-form Fisher) or ``"official"`` (the official
+            code's update, see :func:`~raysearch.relax.steps.official_step`).
+        step_size: ρ of eq. (8), > 0.
+        seed: seed of the numpy Generator that draws all samples.
+        baseline: ``"loo"`` (leave-one-out mean, default) or ``"none"`` (the paper).
+        eig_floor: relative eigenvalue floor η / max|λ| of the Newton and Fisher matrices, in (0, 1].
+        max_kl: trust region on KL(p_θ ‖ p_θ') per iteration (second order), or None for none.
+        theta_min: floor of the Dirichlet/Beta parameters, in (0, 1]. The default 1 (also the
+            official code's floor) keeps every Beta/Dirichlet density bounded and unimodal:
+            below 1, p_θ piles mass on the boundary and J(θ) has spurious local maxima there
+            (e.g. Beta(a → 0, b < 1.5) for a target in the interior). Lower it for the paper's
+            full domain θ > 0.
+
+    ``"official"`` ignores baseline, eig_floor, max_kl and theta_min: it uses the best sample
+    only, an SVD floor of 1e-5 and clamps Dirichlet/Beta parameters at θ ≥ 1.
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[Block],
+        *,
+        update: Update = "newton",
+        step_size: float = 1.0,
+        seed: int | None = None,
+        baseline: Baseline = "loo",
+        eig_floor: float = 1e-3,
+        max_kl: float | None = 1.0,
+        theta_min: float = 1.0,
+    ) -> None:
+        if update not in UPDATES:
+            raise ValueError(f"unknown update {update!r}; allowed: {list(UPDATES)}")
+        if baseline not in BASELINES:
+            raise ValueError(f"unknown baseline {baseline!r}; allowed: {list(BASELINES)}")
+        self.step_size = _positive_float(step_size, "step_size", "a finite number > 0")
+        self.eig_floor = _positive_float(eig_floor, "eig_floor", "a number in (0, 1]")
+        if self.eig_floor > 1:
+            raise ValueError(f"eig_floor must be a number in (0, 1], got {eig_floor!r}")
+        self.max_kl = (
+            None if max_kl is None else _positive_float(max_kl, "max_kl", "None or a number > 0")
+        )
+        self.theta_min = _positive_float(theta_min, "theta_min", "a number in (0, 1]")
+        if self.theta_min > 1:
+            raise ValueError(f"theta_min must be a number in (0, 1], got {theta_min!r}")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
+            raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+        self.update: Update = update
+        self.baseline: Baseline = baseline
+        self.distribution = ProductDistribution(blocks)
+        self._rng = np.random.default_rng(seed)
+        self._theta = self.distribution.initial_theta()
+        self._iteration = 0
+        self._pending: list[Sample] = []
+        self.history: list[dict[str, Any]] = []
+        """One JSON-able record per ``tell``: the 0-based iteration, the number of samples and
+        of finite scores, the max/mean finite score, the trust-region factor t of the step
+        (None when the update was skipped) and θ after the update."""
+        self._best: tuple[Sample, float] | None = None
+
+    # -- read-only state ---------------------------------------------------------------------
+
+    @property
+    def theta(self) -> FloatArray:
+        """A copy of the current θ."""
+        return self._theta.copy()
+
+    @property
+    def iteration(self) -> int:
+        """Number of completed ``tell`` calls (iterations m of Alg. 2)."""
+        return self._iteration
+
+    @property
+    def pending(self) -> list[Sample]:
+        """Copies of the samples handed out by ``ask`` and not told yet."""
+        return [dict(sample) for sample in self._pending]
+
+    @property
+    def best_observed(self) -> tuple[Sample, float] | None:
+        """The best told sample and its (finite) score, or None before any finite score."""
+        if self._best is None:
+            return None
+        return dict(self._best[0]), self._best[1]
+
+    def best_guess(self) -> Sample:
+        """The point p_θ concentrates on: Dirichlet/Beta means, categorical modes."""
+        return self.distribution.best_guess(self._theta)
+
+    # -- ask / tell --------------------------------------------------------------------------
+
+    def ask(self, n: int) -> list[Sample]:
+        """Draw the K = ``n`` samples of the next iteration from p_θ (Alg. 2 steps 3-4)."""
+        if self._pending:
+            raise RuntimeError(
+                f"{len(self._pending)} samples of iteration {self._iteration} are still pending; "
+                "tell() their scores before asking again"
+            )
+        samples = self.distribution.sample(self._rng, n, self._theta)
+        self._pending = [dict(sample) for sample in samples]
+        return samples
+
+    def tell(self, samples: Sequence[Mapping[str, Any]], scores: Sequence[Any]) -> None:
+        """Score the pending batch (any order) and update θ (Alg. 2 steps 7-8)."""
+        batch = self._match_pending(samples, scores)
+        raw = np.array([_score_value(score) for score in scores], dtype=np.float64)
+        finite = np.isfinite(raw)
+        record: dict[str, Any] = {
+            "iteration": self._iteration,
+            "num_samples": len(batch),
+            "num_finite": int(finite.sum()),
+            "max_score": None,
+            "mean_score": None,
+            "step_scale": None,
+        }
+        if finite.any():
+            best = int(np.argmax(np.where(finite, raw, -np.inf)))
+            record["max_score"] = float(raw[best])
+            record["mean_score"] = float(raw[finite].mean())
+            if self._best is None or raw[best] > self._best[1]:
+                self._best = (dict(batch[best]), float(raw[best]))
+            filled = np.where(finite, raw, raw[finite].min())
+            with np.errstate(over="ignore", invalid="ignore"):  # caught by the check below
+                new_theta, scale = self._updated_theta(batch, filled, best)
+            if np.all(np.isfinite(new_theta)):
+                self._theta = new_theta
+                record["step_scale"] = scale
+        self._pending = []
+        self._iteration += 1
+        record["theta"] = self._theta.tolist()
+        self.history.append(record)
+
+    def _match_pending(
+        self, samples: Sequence[Mapping[str, Any]], scores: Sequence[Any]
+    ) -> list[Sample]:
+        """The pending twins of ``samples``; ValueError unless they are exactly the batch."""
+        if not self._pending:
+            raise ValueError("tell() called with no pending samples; call ask() first")
+        if len(samples) != len(scores):
+            raise ValueError(f"got {len(samples)} samples but {len(scores)} scores")
+        if len(samples) != len(self._pending):
+            raise ValueError(
+                f"tell() needs all {len(self._pending)} pending samples, got {len(samples)}"
+            )
+        names = set(self.distribution.names)
+        left = Counter(self._key(sample) for sample in self._pending)
+        twins = {self._key(sample): sample for sample in self._pending}
+        batch = []
+        for sample in samples:
+            key = (
+                self._key(sample) if isinstance(sample, Mapping) and set(sample) == names else None
+            )
+            if key is None or left[key] == 0:
+                raise ValueError(
+                    f"sample {sample!r} was not handed out by ask() (or was told twice)"
+                )
+            left[key] -= 1
+            batch.append(dict(twins[key]))
+        return batch
+
+    def _key(self, sample: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(sample[name] for name in self.distribution.names)
+
+    def _updated_theta(
+        self, batch: list[Sample], filled: FloatArray, best: int
+    ) -> tuple[FloatArray, float]:
+        dist, theta = self.distribution, self._theta
+        if self.update == "official":
+            step = official_step(
+                dist.grad_log_prob(batch[best], theta),
+                dist.hess_log_prob(batch[best], theta),
+                len(batch),
+                self.step_size,
+            )
+            new = theta + step
+            mask = dist.positive_mask
+            new[mask] = np.maximum(new[mask], OFFICIAL_THETA_FLOOR)
+            return new, 1.0
+        weights = centred_scores(filled, self.baseline)
+        scores = dist.scores(batch, theta)
+        grad = mc_gradient(weights, scores)
+        fisher = dist.fisher(theta)
+        if self.update == "gd":
+            direction = grad
+        elif self.update == "ng":
+            direction = floored_solve(fisher, grad, self.eig_floor)
+        else:
+            hess = mc_hessian(weights, scores, dist.hessians(batch, theta))
+            direction = floored_solve(hess, grad, self.eig_floor)
+        step, scale = limit_step(
+            theta,
+            self.step_size * direction,
+            dist.positive_mask,
+            theta_min=self.theta_min,
+            fisher=fisher,
+            max_kl=self.max_kl,
+        )
+        return theta + step, scale
+
+    # -- checkpointing -----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: θ, iteration, RNG state, pending, history.
+
+        Only plain dicts, lists, strings, ints and floats: ``json.dumps`` works on it as is.
+        """
+        best = None if self._best is None else {"sample": self._best[0], "score": self._best[1]}
+        return copy.deepcopy(
+            {
+                "format": STATE_FORMAT,
+                "update": self.update,
+                "blocks": self.distribution.spec(),
+                "theta": self._theta.tolist(),
+                "iteration": self._iteration,
+                "rng": self._rng.bit_generator.state,
+                "pending": self._pending,
+                "history": self.history,
+                "best": best,
+            }
+        )
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; later asks are identical to the saved optimizer's."""
+        if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a RelaxationOptimizer state (format {STATE_FORMAT!r})")
+        if state["blocks"] != self.distribution.spec():
+            raise ValueError(
+                f"state is for blocks {state['blocks']}, this optimizer has "
+                f"{self.distribution.spec()}"
+            )
+        if state["update"] != self.update:
+            raise ValueError(
+                f"state is for update {state['update']!r}, this optimizer uses {self.update!r}"
+            )
+        theta = self.distribution.check_theta(state["theta"])
+        if self.update != "official" and np.any(
+            theta[self.distribution.positive_mask] < self.theta_min
+        ):
+            raise ValueError(f"state theta {theta.tolist()} is below theta_min={self.theta_min}")
+        pending = [dict(sample) for sample in state["pending"]]
+        if pending:
+            self.distribution.encode(pending)
+        rng = np.random.Generator(np.random.PCG64())
+        try:
+            rng.bit_generator.state = copy.deepcopy(dict(state["rng"]))
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"state has an unusable rng state: {err}") from err
+        best = state["best"]
+        self._theta = theta
+        self._iteration = int(state["iteration"])
+        self._rng = rng
+        self._pending = pending
+        self.history = copy.deepcopy(list(state["history"]))
+        self._best = None if best is None else (dict(best["sample"]), float(best["score"]))

@@ -1,0 +1,182 @@
+"""``raysearch compare``: every search strategy on the same schedule space and epoch budget.
+
+One Tune experiment per (strategy, seed) under ``OUT/tune/<strategy>-seed<s>``. Every trial
+checkpoints each epoch, the S2E searcher's state is saved with the experiment, and a finished
+experiment leaves a ``DONE`` marker, so ``resume=True`` restores unfinished experiments with
+``Tuner.restore`` (nothing lost, nothing run twice) and skips finished ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import ray
+from ray import tune
+
+from raysearch.noisy.settings import TrialSettings
+from raysearch.tune.searchers import SearchRequest, check_searcher_names, make_search, tune_config
+from raysearch.tune.spaces import SCHEDULE_KEY, family_space, simplex_groups
+from raysearch.tune.trainable import CoteachingTrainable
+from search_spaces.schedules import get_family
+
+METRIC, MODE = "val_acc", "max"
+DONE_MARKER = "DONE"
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """A comparison: schedule family, strategies, budget (N trials x E epochs) and seeds."""
+
+    trial: TrialSettings
+    space: str = "s2e"
+    searchers: tuple[str, ...] = ("s2e", "random", "tpe", "hyperband")
+    trials: int = 12
+    seeds: int = 2
+    samples_per_iter: int = 4
+    concurrency: int = 2
+    cpus_per_trial: int = 1
+    gpus_per_trial: float = 0.0
+    out: str = "runs/compare"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        get_family(self.space)
+        check_searcher_names(list(self.searchers))
+        for name, value, low in (
+            ("trials", self.trials, 1),
+            ("seeds", self.seeds, 1),
+            ("samples_per_iter", self.samples_per_iter, 2),
+            ("concurrency", self.concurrency, 1),
+        ):
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value}")
+        object.__setattr__(self, "out", str(Path(self.out).expanduser().resolve()))
+
+    @property
+    def experiments(self) -> list[tuple[str, int]]:
+        return [(name, seed) for seed in range(self.seeds) for name in self.searchers]
+
+    def request(self, seed: int) -> SearchRequest:
+        family = get_family(self.space)
+        return SearchRequest(
+            metric=METRIC, mode=MODE, trials=self.trials, epochs=self.trial.epochs, seed=seed,
+            concurrency=self.concurrency, samples_per_iter=self.samples_per_iter, simplex_groups=simplex_groups(family),
+        )  # fmt: skip
+
+    def param_space(self, seed: int) -> dict[str, Any]:
+        """Trial settings (training seed = search seed) plus the family's Tune space."""
+        trial = dataclasses.replace(self.trial, seed=seed)
+        return {**trial.to_config(), SCHEDULE_KEY: family_space(get_family(self.space))}
+
+
+class _Progress(tune.Callback):
+    """One line per finished trial: strategy, seed, count, its val/test accuracy, best so far."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.count, self.best = label, 0, float("-inf")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        self.count += 1
+        val = result.get(METRIC, float("nan"))
+        if isinstance(val, float) and val == val:
+            self.best = max(self.best, val)
+        print(
+            f"[{self.label}] trial {self.count} done: epochs={result.get('epoch')} val_acc={val:.4f} "
+            f"test_acc={result.get('test_acc', float('nan')):.4f} best_val={self.best:.4f}",
+            flush=True,
+        )
+
+
+def configure_experiment_snapshots() -> None:
+    """Snapshot the experiment state at every controller step (TUNE_GLOBAL_CHECKPOINT_S=0).
+
+    Trials checkpoint every epoch and keep the last two checkpoints. Tune's default snapshot
+    period ("auto", >= 10 s) lets a trial write two newer checkpoints, deleting the one the
+    last snapshot points to, before the next snapshot: a driver killed then cannot restore that
+    trial. Snapshotting each step keeps the snapshot within one checkpoint of the newest.
+    """
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    # checkpointing every epoch is deliberate: silence Tune's warning about it
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def _trainable(settings: CompareSettings) -> Any:
+    return tune.with_resources(
+        CoteachingTrainable, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    )
+
+
+def _run_config(settings: CompareSettings, name: str, setup: Any) -> tune.RunConfig:
+    return tune.RunConfig(
+        name=name,
+        storage_path=str(Path(settings.out) / "tune"),
+        stop=setup.budget,
+        callbacks=[_Progress(name)],
+        checkpoint_config=tune.CheckpointConfig(
+            checkpoint_frequency=1, num_to_keep=2, checkpoint_at_end=True
+        ),
+        failure_config=tune.FailureConfig(max_failures=1),
+        verbose=0,
+    )
+
+
+def run_experiment(
+    settings: CompareSettings,
+    searcher: str,
+    seed: int,
+    *,
+    resume: bool,
+) -> Path:
+    """Run (or resume, or skip when finished) one (strategy, seed) experiment; return its folder."""
+    name = f"{searcher}-seed{seed}"
+    path = Path(settings.out) / "tune" / name
+    if (path / DONE_MARKER).exists():
+        print(f"[{name}] finished earlier, skipped", flush=True)
+        return path
+    request = settings.request(seed)
+    setup = make_search(searcher, request)
+    if resume and tune.Tuner.can_restore(str(path)):
+        print(f"[{name}] resuming from {path}", flush=True)
+        tuner = tune.Tuner.restore(
+            str(path),
+            trainable=_trainable(settings),
+            param_space=settings.param_space(seed),
+            resume_errored=True,
+        )
+    else:
+        tuner = tune.Tuner(
+            _trainable(settings),
+            param_space=settings.param_space(seed),
+            tune_config=tune_config(setup, request),
+            run_config=_run_config(settings, name, setup),
+        )
+    tuner.fit()
+    (path / DONE_MARKER).write_text(json.dumps({"searcher": searcher, "seed": seed}))
+    return path
+
+
+def run_compare(
+    settings: CompareSettings,
+    *,
+    address: str | None = None,
+    resume: bool = False,
+) -> pd.DataFrame:
+    """Run every (strategy, seed) experiment and return the dataframe of all trials."""
+    from raysearch.analysis.experiments import load_compare_dir
+
+    configure_experiment_snapshots()
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=2))
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, configure_logging=False)
+    for searcher, seed in settings.experiments:
+        run_experiment(settings, searcher, seed, resume=resume)
+    return load_compare_dir(out)
