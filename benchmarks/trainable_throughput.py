@@ -4,12 +4,15 @@
    ``CoteachingRun.train_epoch`` called in a plain loop (one torch thread each); ratio, aim >= 0.9.
 2. per-trial start-up overhead of a 20-trial Tune run with and without actor reuse.
 
-Writes ``trainable_throughput.csv`` / ``.png`` and prints a one-line summary.
+Ray starts its workers niced (``RAY_worker_niceness``, 15 by default); on a busy machine that
+alone slows the trainable against a plain loop at normal priority, so both run at niceness 0
+here. Writes ``trainable_throughput.csv`` / ``.png`` and prints a one-line summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -77,6 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     out = results_dir(args.out)
     storage = str(out / "ray_storage")
+    os.environ.setdefault("RAY_worker_niceness", "0")  # same priority as the plain loop
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
     settings = TrialSettings(epochs=args.epochs)
     plain = plain_samples_per_s(settings)

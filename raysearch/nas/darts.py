@@ -1,0 +1,185 @@
+"""DARTS: bilevel search by alternating architecture and weight steps.
+
+DARTS (Liu et al., ICLR 2019), Algorithm 1: update alpha by descending eq. (7) on a validation
+batch (``order=2``; ``order=1`` drops the second-order term, i.e. xi = 0), then w by descending
+grad_w L_train(w, alpha) on a training batch. Defaults are the official ``train_search.py`` ones:
+weights SGD(0.025, momentum 0.9, wd 3e-4) with cosine annealing to 0.001 over 50 epochs and
+gradient clipping at 5; alphas Adam(3e-4, betas (0.5, 0.999), wd 1e-3).
+
+Building blocks for other methods: :meth:`Darts.arch_gradients`, :meth:`Darts.apply_arch_gradients`
+(LeaSE/LFM-style wrappers supply their own gradients), :meth:`Darts.weight_step` (XNAS keeps the
+weight step and replaces the architecture update).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from raysearch.nas.supernet import SuperNet
+from raysearch.nas.unrolled import Batch, second_order_arch_gradients
+
+ArchGradHook = Callable[[list[Tensor]], None]  # modifies the alpha gradients in place
+
+
+class Darts:
+    """The DARTS supernet method: ``step(train_batch, val_batch) -> metrics``.
+
+    ``model_forward`` (default: the supernet) runs the weight step, so a DDP-wrapped supernet
+    can be passed; the architecture step always uses the bare supernet and hands the alpha
+    gradients to ``arch_grad_hook`` (e.g. an all-reduce average) before the Adam step.
+    """
+
+    def __init__(
+        self,
+        supernet: SuperNet,
+        *,
+        order: int = 1,
+        w_lr: float = 0.025,
+        w_momentum: float = 0.9,
+        w_weight_decay: float = 3e-4,
+        w_lr_min: float = 0.001,
+        epochs: int = 50,
+        grad_clip: float = 5.0,
+        a_lr: float = 3e-4,
+        a_betas: tuple[float, float] = (0.5, 0.999),
+        a_weight_decay: float = 1e-3,
+        model_forward: Callable[[Tensor], Tensor] | None = None,
+        arch_grad_hook: ArchGradHook | None = None,
+    ) -> None:
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 (first-order) or 2 (DARTS eq. (7)), got {order}")
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        self.supernet = supernet
+        self.order = order
+        self.w_momentum = w_momentum
+        self.w_weight_decay = w_weight_decay
+        self.grad_clip = grad_clip
+        self.model_forward = model_forward if model_forward is not None else supernet
+        self.arch_grad_hook = arch_grad_hook
+        self.w_optimizer = torch.optim.SGD(
+            supernet.weights(), lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay
+        )
+        self.a_optimizer = torch.optim.Adam(
+            supernet.arch_parameters(), lr=a_lr, betas=a_betas, weight_decay=a_weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.w_optimizer, T_max=epochs, eta_min=w_lr_min
+        )
+        self.num_steps = 0
+
+    @property
+    def lr(self) -> float:
+        """The current weight learning rate (xi of DARTS eq. (6))."""
+        return float(self.w_optimizer.param_groups[0]["lr"])
+
+    def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
+        """One DARTS iteration (Algorithm 1): the architecture step on ``val_batch``, then the
+        weight step on ``train_batch``. ``val_loss``/``val_acc`` are those the architecture step
+        saw (at w for order 1, at the unrolled w' for order 2)."""
+        self.supernet.train()
+        train_batch, val_batch = self._to_device(train_batch), self._to_device(val_batch)
+        lr = self.lr
+        val_loss, val_acc = self.arch_step(train_batch, val_batch)
+        train_loss, train_acc = self.weight_step(train_batch)
+        self.num_steps += 1
+        return {
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": lr,
+        }
+
+    def epoch_end(self) -> None:
+        """Advance the cosine schedule of the weight learning rate by one epoch."""
+        self.scheduler.step()
+
+    def arch_gradients(
+        self, train_batch: Batch, val_batch: Batch
+    ) -> tuple[list[Tensor], Tensor, Tensor]:
+        """Alpha gradients, validation loss and logits on the bare supernet: grad_alpha
+        L_val(w, alpha) for order 1, DARTS eq. (7)-(8) for order 2."""
+        arch = self.supernet.arch_parameters()
+        if self.order == 2:
+            return second_order_arch_gradients(
+                self.supernet,
+                arch,
+                train_batch,
+                val_batch,
+                lr=self.lr,
+                momentum=self.w_momentum,
+                weight_decay=self.w_weight_decay,
+                momentum_buffers=self._momentum_buffers(),
+            )
+        logits = self.supernet(val_batch[0])
+        loss = F.cross_entropy(logits, val_batch[1])
+        grads = torch.autograd.grad(loss, arch, materialize_grads=True)
+        return list(grads), loss.detach(), logits.detach()
+
+    def apply_arch_gradients(self, grads: list[Tensor]) -> None:
+        """Set the alpha gradients, run ``arch_grad_hook`` on them, take the Adam step."""
+        owned = [grad.detach().clone() for grad in grads]
+        for alpha, grad in zip(self.supernet.arch_parameters(), owned, strict=True):
+            alpha.grad = grad
+        if self.arch_grad_hook is not None:
+            self.arch_grad_hook(owned)  # the .grad tensors themselves: edits in place count
+        self.a_optimizer.step()
+
+    def arch_step(self, train_batch: Batch, val_batch: Batch) -> tuple[float, float]:
+        """Update alpha (DARTS Algorithm 1, step 1); returns validation loss and accuracy."""
+        grads, loss, logits = self.arch_gradients(train_batch, val_batch)
+        self.apply_arch_gradients(grads)
+        return float(loss), _accuracy(logits, val_batch[1])
+
+    def weight_step(self, batch: Batch) -> tuple[float, float]:
+        """Update w by descending grad_w L_train(w, alpha) through ``model_forward`` (DARTS
+        Algorithm 1, step 2), gradients clipped to ``grad_clip``; returns loss and accuracy."""
+        inputs, labels = batch
+        logits = self.model_forward(inputs)
+        loss = F.cross_entropy(logits, labels)
+        self.w_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.supernet.weights(), self.grad_clip)
+        self.w_optimizer.step()
+        for alpha in self.supernet.arch_parameters():  # backward reached them too; not this step's
+            alpha.grad = None
+        return float(loss.detach()), _accuracy(logits.detach(), labels)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, alphas, both optimisers, the schedule and the step counter."""
+        return {
+            "weights": self.supernet.state_dict(),
+            "alphas": self.supernet.arch_state_dict(),
+            "w_optimizer": self.w_optimizer.state_dict(),
+            "a_optimizer": self.a_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "num_steps": self.num_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(state["weights"])
+        self.supernet.load_arch_state_dict(state["alphas"])
+        self.w_optimizer.load_state_dict(state["w_optimizer"])
+        self.a_optimizer.load_state_dict(state["a_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.num_steps = int(state["num_steps"])
+
+    def _momentum_buffers(self) -> list[Tensor | None]:
+        return [
+            self.w_optimizer.state.get(p, {}).get("momentum_buffer")
+            for p in self.supernet.weights()
+        ]
+
+    def _to_device(self, batch: Batch) -> Batch:
+        device = self.supernet.alpha_normal.device
+        return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+
+
+def _accuracy(logits: Tensor, labels: Tensor) -> float:
+    return float((logits.argmax(dim=1) == labels).float().mean())
