@@ -48,7 +48,6 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=20, help="E: epochs of one full trial")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--address", default=None, help="Ray address (default: start a local Ray)")
 
 
@@ -100,13 +99,13 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def add_compare_parser(commands: Any) -> argparse.ArgumentParser:
-    from search_spaces.schedules import family_names as families
-
     compare = commands.add_parser(
         "compare", help="compare schedule searchers on one space and epoch budget"
     )
     _add_trial_options(compare)
-    compare.add_argument("--space", default="s2e", help=f"schedule family: {', '.join(families())}")
+    compare.add_argument(
+        "--space", default="s2e", help=f"schedule family: {', '.join(family_names())}"
+    )
     compare.add_argument(
         "--searchers", default="s2e,random,tpe,hyperband", help="comma-separated registry names"
     )
@@ -141,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="coteaching",
         help=f"a family ({', '.join(family_names())}) or a JSON config",
     )
+    trial.add_argument("--seed", type=int, default=0, help="training seed")
     trial.add_argument(
         "--cpus", type=int, default=1, help="CPUs for the trial (torch threads follow)"
     )

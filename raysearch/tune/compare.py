@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ class CompareSettings:
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0
     out: str = "runs/compare"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         get_family(self.space)
@@ -140,8 +139,6 @@ def run_experiment(
     if (path / DONE_MARKER).exists():
         print(f"[{name}] finished earlier, skipped", flush=True)
         return path
-    request = settings.request(seed)
-    setup = make_search(searcher, request)
     if resume and tune.Tuner.can_restore(str(path)):
         print(f"[{name}] resuming from {path}", flush=True)
         tuner = tune.Tuner.restore(
@@ -151,6 +148,8 @@ def run_experiment(
             resume_errored=True,
         )
     else:
+        request = settings.request(seed)
+        setup = make_search(searcher, request)
         tuner = tune.Tuner(
             _trainable(settings),
             param_space=settings.param_space(seed),
