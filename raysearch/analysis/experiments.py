@@ -71,7 +71,8 @@ def load_compare_dir(out: str | Path) -> pd.DataFrame:
     """All trials of a ``raysearch compare`` folder, one row each, ordered by finishing time.
 
     Columns: searcher, seed, trial config (``config/...``), epochs_trained, final metrics, and
-    ``trial_order`` (1-based rank of the trial's finishing time within its experiment).
+    ``trial_order`` (1-based rank of the trial's finishing time within its experiment). Trials
+    that never reported (created, then cut off by the epoch budget) are left out.
     """
     frames = []
     for experiment in sorted((Path(out) / "tune").iterdir()):
@@ -79,6 +80,9 @@ def load_compare_dir(out: str | Path) -> pd.DataFrame:
             continue
         searcher, seed = experiment.name.rsplit("-seed", 1)
         trials, _ = load_experiment(experiment, searcher=searcher, seed=int(seed))
+        if "epochs_trained" in trials:
+            # a scheduler's budget can end the experiment before some created trials ever ran
+            trials = trials[trials["epochs_trained"].notna()]
         if not trials.empty:
             trials = trials.sort_values("finished", na_position="last").reset_index(drop=True)
             trials["trial_order"] = range(1, len(trials) + 1)

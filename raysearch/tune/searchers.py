@@ -110,10 +110,11 @@ def _budgeted(
 
 
 def _hyperband(req: SearchRequest) -> SearchSetup:
+    # Trials are generated freely (no max_concurrent): synchronous Hyperband must fill a bracket
+    # before it halves it, and a generator handing out two trials at a time never fills the
+    # first one, so nothing would ever be stopped (ray#12536). Resources bound what runs at once.
     scheduler = HyperBandScheduler(time_attr="epoch", max_t=req.epochs, reduction_factor=3)
-    return _budgeted(
-        BasicVariantGenerator(random_state=req.seed, max_concurrent=req.concurrency), scheduler, req
-    )
+    return _budgeted(BasicVariantGenerator(random_state=req.seed), scheduler, req)
 
 
 def _asha(req: SearchRequest) -> SearchSetup:

@@ -52,6 +52,7 @@ def test_strategy_respects_budget_and_survives_nan_trials(local_ray, tmp_path, n
     if setup.scheduler is None:
         assert len(frame) == TRIALS and epochs_spent == TRIALS * EPOCHS
     else:  # schedulers stop trials early; the epoch budget ends the experiment
+        assert (frame["epoch"] < EPOCHS).any(), "the scheduler never stopped a trial early"
         assert (
             len(frame) >= TRIALS
             and TRIALS * EPOCHS <= epochs_spent <= TRIALS * EPOCHS + request.concurrency
