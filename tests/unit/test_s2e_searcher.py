@@ -12,7 +12,9 @@ SPACE = {"x": tune.uniform(0, 1), "mix": {"a": tune.uniform(0, 1), "b": tune.uni
 
 
 def _searcher(**kwargs):
-    searcher = S2ESearcher(samples_per_iter=3, seed=1, simplex_groups=[("mix/a", "mix/b")], **kwargs)
+    searcher = S2ESearcher(
+        samples_per_iter=3, seed=1, simplex_groups=[("mix/a", "mix/b")], **kwargs
+    )
     searcher.set_search_properties("acc", "max", SPACE)
     return searcher
 
@@ -82,5 +84,5 @@ def test_bad_arguments_fail_before_any_search():
         S2ESearcher(samples_per_iter=1)
     with pytest.raises(ValueError, match="newtonn"):
         S2ESearcher(update="newtonn")
-    with pytest.raises(ValueError, match="key .x.: domain Float\(Normal\)"):
+    with pytest.raises(ValueError, match=r"key .x.: domain Float\(Normal\)"):
         S2ESearcher().set_search_properties("acc", "max", {"x": tune.randn()})
