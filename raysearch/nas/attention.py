@@ -1,0 +1,207 @@
+"""ASM-NAS: architecture self-attention modules (the attention-module method).
+
+Every edge (i, j) runs all candidate ops, y^k = o^k(x_i), embeds each output by its mean over
+H, W, C (eq. (4.3), per sample), passes E = [e^1..e^|O|] through 4 fully connected layers
+z = sigma(Theta_4 delta(Theta_3 delta(Theta_2 delta(Theta_1 E)))) (eq. (4.4), delta = ReLU,
+sigma = sigmoid), normalises a = softmax(z) (eq. (4.5)) and outputs sum_k a^k y^k (eq. (4.2)).
+The modules' weights Theta are network weights: (w, Theta) are trained jointly by SGD on the
+training split only (single level, eq. (4.6) / Algorithm 1). Architecture selection (Sec. 4.3)
+runs the fixed network forward over the validation split, averages a^k per edge of every cell
+and keeps the strongest ops: one cell genotype per cell of the search network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from raysearch.nas.supernet import EdgeWeights, MixedOp, SuperNet, derive_edges
+from raysearch.nas.unrolled import Batch
+from search_spaces.darts import INPUTS_PER_NODE, CellGenotype, Genotype
+
+
+class AttentionMixedOp(nn.Module):
+    """Eqs. (4.2)-(4.5) on one edge; wraps the ops of a :class:`MixedOp`. The ``weights``
+    argument of the cell's call is ignored: the weights come from the op outputs."""
+
+    def __init__(self, mixed: MixedOp, *, hidden: int | None = None) -> None:
+        super().__init__()
+        self.ops = mixed.ops
+        n = len(self.ops)
+        h = n if hidden is None else hidden
+        self.attention = nn.Sequential(
+            nn.Linear(n, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(),
+            nn.Linear(h, h), nn.ReLU(), nn.Linear(h, n), nn.Sigmoid(),
+        )  # fmt: skip
+        self.last_attention: Tensor | None = None
+
+    def forward(self, x: Tensor, weights: Tensor, alive: Sequence[bool] | None = None) -> Tensor:
+        ys = torch.stack([op(x) for op in self.ops], dim=1)  # [B, ops, C, H, W]
+        e = ys.mean(dim=(2, 3, 4))  # eq. (4.3)
+        a = torch.softmax(self.attention(e), dim=1)  # eqs. (4.4)-(4.5), [B, ops]
+        self.last_attention = a.detach()
+        return (a.view(*a.shape, 1, 1, 1) * ys).sum(dim=1)  # eq. (4.2)
+
+
+class AttentionSuperNet(SuperNet):
+    """The DARTS search network with an attention module on every edge (ASM-NAS Sec. 4.2)."""
+
+    def __init__(self, *, attention_hidden: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for cell in self.cells:
+            edges = cast(nn.ModuleList, cell.edges)
+            for e, mixed in enumerate(edges):
+                edges[e] = AttentionMixedOp(cast(MixedOp, mixed), hidden=attention_hidden)
+        self.edge_weights = self._dummy_weights
+
+    def _dummy_weights(self, cell_index: int, reduction: bool) -> EdgeWeights:
+        return EdgeWeights(torch.zeros_like(self.alpha_normal.detach()))
+
+    def attention(self) -> list[Tensor]:
+        """The last forward's attention per cell, ``[edges, batch, ops]``."""
+        out = []
+        for cell in self.cells:
+            rows = [
+                cast(AttentionMixedOp, edge).last_attention
+                for edge in cast(nn.ModuleList, cell.edges)
+            ]
+            if any(r is None for r in rows):
+                raise RuntimeError("no forward has run yet")
+            out.append(torch.stack([r for r in rows if r is not None]))
+        return out
+
+
+class AttentionNAS:
+    """ASM-NAS method (Algorithm 1): ``step`` trains (w, Theta) on ``train_batch`` by SGD
+    (cosine, clipping as in DARTS); ``val_batch`` is only evaluated. ``derive`` is Sec. 4.3."""
+
+    def __init__(
+        self,
+        supernet: AttentionSuperNet,
+        *,
+        w_lr: float = 0.025,
+        w_momentum: float = 0.9,
+        w_weight_decay: float = 3e-4,
+        w_lr_min: float = 0.001,
+        epochs: int = 50,
+        grad_clip: float = 5.0,
+    ) -> None:
+        if not isinstance(supernet, AttentionSuperNet):
+            raise TypeError("AttentionNAS needs an AttentionSuperNet")
+        self.supernet = supernet
+        self.grad_clip = grad_clip
+        self.w_optimizer = torch.optim.SGD(
+            supernet.weights(), lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.w_optimizer, T_max=epochs, eta_min=w_lr_min
+        )
+        self.num_steps = 0
+        self._derived: tuple[Tensor, ...] | None = None
+
+    def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
+        lr = float(self.w_optimizer.param_groups[0]["lr"])
+        self.supernet.train()
+        device = self.supernet.alpha_normal.device
+        x, y = train_batch[0].to(device), train_batch[1].to(device)
+        val_batch = (val_batch[0].to(device), val_batch[1].to(device))
+        logits = self.supernet(x)
+        loss = F.cross_entropy(logits, y)
+        self.w_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.supernet.weights(), self.grad_clip)
+        self.w_optimizer.step()
+        train_acc = float((logits.detach().argmax(1) == y).float().mean())
+        with torch.no_grad():
+            vlogits = self.supernet(val_batch[0])
+            vloss = float(F.cross_entropy(vlogits, val_batch[1]))
+            vacc = float((vlogits.argmax(1) == val_batch[1]).float().mean())
+        self.num_steps += 1
+        return {
+            "train_loss": float(loss.detach()),
+            "train_acc": train_acc,
+            "val_loss": vloss,
+            "val_acc": vacc,
+            "lr": lr,
+        }
+
+    def epoch_end(self) -> None:
+        self.scheduler.step()
+
+    def mean_attention(self, val_batches: Iterable[Batch]) -> list[Tensor]:
+        """Per cell ``[edges, ops]``: a^k averaged over every validation sample (Sec. 4.3),
+        network fixed (eval mode, no backward)."""
+        net = self.supernet
+        was_training = net.training
+        net.eval()
+        sums: list[Tensor] | None = None
+        count = 0
+        with torch.no_grad():
+            for x, _ in val_batches:
+                x = x.to(net.alpha_normal.device)
+                net(x)
+                per_cell = [a.sum(dim=1) for a in net.attention()]
+                sums = (
+                    per_cell
+                    if sums is None
+                    else [s + p for s, p in zip(sums, per_cell, strict=True)]
+                )
+                count += x.shape[0]
+        net.train(was_training)
+        if sums is None or count == 0:
+            raise ValueError("val_batches is empty")
+        return [s / count for s in sums]
+
+    def derive(self, val_batches: Iterable[Batch]) -> list[CellGenotype]:
+        """One :class:`CellGenotype` per cell from the averaged attention (Sec. 4.3); also
+        stores the per-type average used by :meth:`genotype`."""
+        means = self.mean_attention(val_batches)
+        net = self.supernet
+        concat = range(2 + net.steps - net.multiplier, 2 + net.steps)
+        cells = [
+            _cell(m, red, net.primitives, net.steps, concat)
+            for m, red in zip(means, net.reductions, strict=True)
+        ]
+        normal = [m for m, r in zip(means, net.reductions, strict=True) if not r]
+        reduce = [m for m, r in zip(means, net.reductions, strict=True) if r]
+        n = torch.stack(normal).mean(0) if normal else means[0]
+        r = torch.stack(reduce).mean(0) if reduce else means[0]
+        self._derived = (n, r)
+        return cells
+
+    def genotype(self) -> Genotype:
+        """Shared normal/reduce genotype: attention averaged over the cells of each type (from
+        the last :meth:`derive`)."""
+        if self._derived is None:
+            raise RuntimeError("call derive(val_batches) first")
+        net = self.supernet
+        n, r = self._derived
+        concat = range(2 + net.steps - net.multiplier, 2 + net.steps)
+        kw = {"primitives": net.primitives, "steps": net.steps}
+        return Genotype.create(derive_edges(n, **kw), concat, derive_edges(r, **kw), concat)  # type: ignore[arg-type]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "weights": self.supernet.state_dict(),
+            "w_optimizer": self.w_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "num_steps": self.num_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(state["weights"])
+        self.w_optimizer.load_state_dict(state["w_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.num_steps = int(state["num_steps"])
+
+
+def _cell(
+    mean: Tensor, reduction: bool, primitives: Sequence[str], steps: int, concat: Iterable[int]
+) -> CellGenotype:
+    edges = derive_edges(mean, primitives=primitives, steps=steps)
+    nodes = [edges[i : i + INPUTS_PER_NODE] for i in range(0, len(edges), INPUTS_PER_NODE)]
+    return CellGenotype.create(nodes, concat, reduction)

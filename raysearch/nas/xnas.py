@@ -1,0 +1,186 @@
+"""XNAS (Nayman et al., NeurIPS 2019) as a supernet method.
+
+Every edge is a forecaster over the ops (experts). The mixed op uses the normalised EG weights
+u_{t,i} = v_{t,i} / sum_{l in I_t} v_{t,l} (XNAS eq. (1), Algorithm 1 line 5) through the
+``SuperNet.edge_weights`` provider, one :class:`XNASExperts` per cell type (normal, reduce).
+The architecture update (Algorithm 1 lines 6-12) takes the loss gradient on a validation batch
+w.r.t. u (eq. (35)), clips it to [-L, L] (eq. (20)), and applies v <- v exp(eta R) with R = -grad
+(line 9), then wipes experts with v < theta_t (eq. (21), lines 11-12). Wiped ops are marked
+``alive=False`` and are never run. No momentum, no weight decay on the architecture. The
+weights are trained as in DARTS (SGD with momentum, cosine annealing, gradient clipping).
+
+Horizon: T = epochs * steps_per_epoch rounds per cell type (one EG round per step); eta defaults
+to eta* = sqrt(2 ln N / T) / L (eq. (4)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from raysearch.nas.supernet import EdgeWeights, SuperNet, derive_genotype
+from raysearch.nas.unrolled import Batch
+from raysearch.nas.xnas_experts import XNASExperts
+from search_spaces.darts import Genotype
+
+ArchGradHook = Callable[[list[Tensor]], None]
+
+
+class XNAS:
+    """XNAS method: ``step(train_batch, val_batch) -> metrics`` (Algorithm 1 + DARTS weight step)."""
+
+    def __init__(
+        self,
+        supernet: SuperNet,
+        *,
+        epochs: int = 50,
+        steps_per_epoch: int = 1,
+        grad_bound: float = 1.0,
+        eta: float | None = None,
+        zeta: float = 1.0,
+        wipeout: bool = True,
+        w_lr: float = 0.025,
+        w_momentum: float = 0.9,
+        w_weight_decay: float = 3e-4,
+        w_lr_min: float = 0.001,
+        grad_clip: float = 5.0,
+        model_forward: Callable[[Tensor], Tensor] | None = None,
+        arch_grad_hook: ArchGradHook | None = None,
+    ) -> None:
+        if epochs < 1 or steps_per_epoch < 1:
+            raise ValueError(
+                f"epochs and steps_per_epoch must be >= 1, got {epochs}, {steps_per_epoch}"
+            )
+        self.supernet = supernet
+        self.grad_clip = grad_clip
+        self.model_forward = model_forward if model_forward is not None else supernet
+        self.arch_grad_hook = arch_grad_hook
+        edges, ops = supernet.alpha_normal.shape
+        horizon = epochs * steps_per_epoch
+        device = supernet.alpha_normal.device
+        self.experts = {
+            red: XNASExperts(
+                int(edges),
+                int(ops),
+                horizon=horizon,
+                grad_bound=grad_bound,
+                eta=eta,
+                zeta=zeta,
+                wipeout=wipeout,
+                device=device,
+            )  # fmt: skip
+            for red in (False, True)
+        }
+        self._u: dict[bool, Tensor] = {}
+        self._refresh(requires_grad=False)
+        supernet.edge_weights = self.provider
+        self.w_optimizer = torch.optim.SGD(
+            supernet.weights(), lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.w_optimizer, T_max=epochs, eta_min=w_lr_min
+        )
+        self.num_steps = 0
+
+    def provider(self, cell_index: int, reduction: bool) -> EdgeWeights:
+        """Edge weights u (eq. (1)) of the cell type and its alive mask I_t (eq. (21))."""
+        return EdgeWeights(self._u[reduction], self.experts[reduction].alive_mask().cpu())
+
+    def _refresh(self, *, requires_grad: bool) -> None:
+        dtype = self.supernet.alpha_normal.dtype
+        for red, ex in self.experts.items():
+            self._u[red] = ex.weights().to(dtype).detach().requires_grad_(requires_grad)
+
+    @property
+    def lr(self) -> float:
+        return float(self.w_optimizer.param_groups[0]["lr"])
+
+    def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
+        """Architecture EG step on ``val_batch`` then a weight step on ``train_batch``."""
+        self.supernet.train()
+        self.supernet.edge_weights = self.provider
+        device = self.supernet.alpha_normal.device
+        train_batch = (train_batch[0].to(device), train_batch[1].to(device))
+        val_batch = (val_batch[0].to(device), val_batch[1].to(device))
+        lr = self.lr
+        val_loss, val_acc = self.arch_step(val_batch)
+        train_loss, train_acc = self.weight_step(train_batch)
+        self.num_steps += 1
+        return {
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": lr,
+            "alive_ops": float(
+                self.experts[False].alive_mask().sum() + self.experts[True].alive_mask().sum()
+            ),
+            "alive_ops_normal": float(self.experts[False].alive_mask().sum()),
+            "alive_ops_reduce": float(self.experts[True].alive_mask().sum()),
+        }
+
+    def arch_step(self, val_batch: Batch) -> tuple[float, float]:
+        """Algorithm 1 lines 6-12: grad of L_val w.r.t. u (eq. (35)), EG update and wipeout."""
+        self._refresh(requires_grad=True)
+        logits = self.supernet(val_batch[0])
+        loss = F.cross_entropy(logits, val_batch[1])
+        grads = list(
+            torch.autograd.grad(loss, [self._u[False], self._u[True]], materialize_grads=True)
+        )
+        if self.arch_grad_hook is not None:
+            self.arch_grad_hook(grads)
+        for red, g in zip((False, True), grads, strict=True):
+            self.experts[red].update(g)
+        self._refresh(requires_grad=False)
+        for p in self.supernet.weights():
+            p.grad = None
+        acc = float((logits.detach().argmax(1) == val_batch[1]).float().mean())
+        return float(loss.detach()), acc
+
+    def weight_step(self, batch: Batch) -> tuple[float, float]:
+        """DARTS weight step: SGD on L_train(w, u) with gradient clipping."""
+        inputs, labels = batch
+        logits = self.model_forward(inputs)
+        loss = F.cross_entropy(logits, labels)
+        self.w_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.supernet.weights(), self.grad_clip)
+        self.w_optimizer.step()
+        acc = float((logits.detach().argmax(1) == labels).float().mean())
+        return float(loss.detach()), acc
+
+    def epoch_end(self) -> None:
+        self.scheduler.step()
+
+    def genotype(self) -> Genotype:
+        """DARTS Sec. 2.4 derivation from the experts' weights u."""
+        return derive_genotype(
+            self.experts[False].weights(),
+            self.experts[True].weights(),
+            primitives=self.supernet.primitives,
+            steps=self.supernet.steps,
+            multiplier=self.supernet.multiplier,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "weights": self.supernet.state_dict(),
+            "experts_normal": self.experts[False].state_dict(),
+            "experts_reduce": self.experts[True].state_dict(),
+            "w_optimizer": self.w_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "num_steps": self.num_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(state["weights"])
+        self.experts[False].load_state_dict(state["experts_normal"])
+        self.experts[True].load_state_dict(state["experts_reduce"])
+        self.w_optimizer.load_state_dict(state["w_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.num_steps = int(state["num_steps"])
+        self._refresh(requires_grad=False)
