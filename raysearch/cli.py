@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from raysearch.data import DEFAULT_DATASET, dataset_names
+from raysearch.nas_cli import add_nas_parser
 from raysearch.noisy import NoiseSpec
 from search_spaces.schedules import default_config, family_names
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--out", default="runs", help="Tune storage folder (made absolute)")
     trial.set_defaults(func=_trial)
     add_compare_parser(commands)
+    add_nas_parser(commands)
     return parser
 
 
