@@ -12,7 +12,7 @@ and keeps the strongest ops: one cell genotype per cell of the search network.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 import torch
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from raysearch.nas.supernet import EdgeWeights, MixedOp, SuperNet, derive_edges
 from raysearch.nas.unrolled import Batch
+from raysearch.nas.weight_learner import WeightLearner, accuracy
 from search_spaces.darts import INPUTS_PER_NODE, CellGenotype, Genotype
 
 
@@ -89,48 +90,47 @@ class AttentionNAS:
         w_lr_min: float = 0.001,
         epochs: int = 50,
         grad_clip: float = 5.0,
+        model_forward: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         if not isinstance(supernet, AttentionSuperNet):
             raise TypeError("AttentionNAS needs an AttentionSuperNet")
         self.supernet = supernet
-        self.grad_clip = grad_clip
-        self.w_optimizer = torch.optim.SGD(
-            supernet.weights(), lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay
-        )
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.w_optimizer, T_max=epochs, eta_min=w_lr_min
-        )
+        self.weights = WeightLearner(
+            supernet.weights(),
+            model_forward if model_forward is not None else supernet,
+            lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay, lr_min=w_lr_min,
+            epochs=epochs, grad_clip=grad_clip,
+        )  # fmt: skip
         self.num_steps = 0
         self._derived: tuple[Tensor, ...] | None = None
 
     def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
-        lr = float(self.w_optimizer.param_groups[0]["lr"])
+        """Algorithm 1: an SGD step on (w, Theta) with ``train_batch``; ``val_batch`` is only
+        evaluated (single level: the validation split never trains anything)."""
+        lr = self.weights.lr
         self.supernet.train()
         device = self.supernet.alpha_normal.device
-        x, y = train_batch[0].to(device), train_batch[1].to(device)
+        train_batch = (train_batch[0].to(device), train_batch[1].to(device))
         val_batch = (val_batch[0].to(device), val_batch[1].to(device))
-        logits = self.supernet(x)
-        loss = F.cross_entropy(logits, y)
-        self.w_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.supernet.weights(), self.grad_clip)
-        self.w_optimizer.step()
-        train_acc = float((logits.detach().argmax(1) == y).float().mean())
+        train_loss, train_acc = self.weights.step(train_batch)
         with torch.no_grad():
             vlogits = self.supernet(val_batch[0])
             vloss = float(F.cross_entropy(vlogits, val_batch[1]))
-            vacc = float((vlogits.argmax(1) == val_batch[1]).float().mean())
         self.num_steps += 1
         return {
-            "train_loss": float(loss.detach()),
+            "train_loss": train_loss,
             "train_acc": train_acc,
             "val_loss": vloss,
-            "val_acc": vacc,
+            "val_acc": accuracy(vlogits, val_batch[1]),
             "lr": lr,
         }
 
     def epoch_end(self) -> None:
-        self.scheduler.step()
+        self.weights.epoch_end()
+
+    def arch_tensors(self) -> list[Tensor]:
+        """log of the last derived mean attention per cell type (empty before :meth:`derive`)."""
+        return [] if self._derived is None else [m.clamp_min(1e-30).log() for m in self._derived]
 
     def mean_attention(self, val_batches: Iterable[Batch]) -> list[Tensor]:
         """Per cell ``[edges, ops]``: a^k averaged over every validation sample (Sec. 4.3),
@@ -187,15 +187,13 @@ class AttentionNAS:
     def state_dict(self) -> dict[str, Any]:
         return {
             "weights": self.supernet.state_dict(),
-            "w_optimizer": self.w_optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "weight_learner": self.weights.state_dict(),
             "num_steps": self.num_steps,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.supernet.load_state_dict(state["weights"])
-        self.w_optimizer.load_state_dict(state["w_optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.weights.load_state_dict(state["weight_learner"])
         self.num_steps = int(state["num_steps"])
 
 

@@ -6,9 +6,9 @@ grad_w L_train(w, alpha) on a training batch. Defaults are the official ``train_
 weights SGD(0.025, momentum 0.9, wd 3e-4) with cosine annealing to 0.001 over 50 epochs and
 gradient clipping at 5; alphas Adam(3e-4, betas (0.5, 0.999), wd 1e-3).
 
-Building blocks for other methods: :meth:`Darts.arch_gradients`, :meth:`Darts.apply_arch_gradients`
-(LeaSE/LFM-style wrappers supply their own gradients), :meth:`Darts.weight_step` (XNAS keeps the
-weight step and replaces the architecture update).
+Building blocks for wrapper methods (LeaSE, LFM): :meth:`Darts.arch_gradients` and
+:meth:`Darts.apply_arch_gradients` (a wrapper supplies its own gradients); the weights are
+trained by a :class:`~raysearch.nas.weight_learner.WeightLearner`, shared by every method.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from torch import Tensor
 
 from raysearch.nas.supernet import SuperNet
 from raysearch.nas.unrolled import Batch, second_order_arch_gradients
+from raysearch.nas.weight_learner import WeightLearner, accuracy
+from search_spaces.darts import Genotype
 
 ArchGradHook = Callable[[list[Tensor]], None]  # modifies the alpha gradients in place
 
@@ -53,30 +55,24 @@ class Darts:
     ) -> None:
         if order not in (1, 2):
             raise ValueError(f"order must be 1 (first-order) or 2 (DARTS eq. (7)), got {order}")
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
         self.supernet = supernet
         self.order = order
-        self.w_momentum = w_momentum
-        self.w_weight_decay = w_weight_decay
-        self.grad_clip = grad_clip
-        self.model_forward = model_forward if model_forward is not None else supernet
         self.arch_grad_hook = arch_grad_hook
-        self.w_optimizer = torch.optim.SGD(
-            supernet.weights(), lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay
-        )
+        self.weights = WeightLearner(
+            supernet.weights(),
+            model_forward if model_forward is not None else supernet,
+            lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay, lr_min=w_lr_min,
+            epochs=epochs, grad_clip=grad_clip,
+        )  # fmt: skip
         self.a_optimizer = torch.optim.Adam(
             supernet.arch_parameters(), lr=a_lr, betas=a_betas, weight_decay=a_weight_decay
-        )
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.w_optimizer, T_max=epochs, eta_min=w_lr_min
         )
         self.num_steps = 0
 
     @property
     def lr(self) -> float:
         """The current weight learning rate (xi of DARTS eq. (6))."""
-        return float(self.w_optimizer.param_groups[0]["lr"])
+        return self.weights.lr
 
     def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
         """One DARTS iteration (Algorithm 1): the architecture step on ``val_batch``, then the
@@ -98,7 +94,15 @@ class Darts:
 
     def epoch_end(self) -> None:
         """Advance the cosine schedule of the weight learning rate by one epoch."""
-        self.scheduler.step()
+        self.weights.epoch_end()
+
+    def genotype(self) -> Genotype:
+        """DARTS Sec. 2.4: the top-2 strongest non-``none`` incoming edges of every node."""
+        return self.supernet.genotype()
+
+    def arch_tensors(self) -> list[Tensor]:
+        """Logits of the architecture distribution (softmax gives the mixing weights)."""
+        return self.supernet.arch_parameters()
 
     def arch_gradients(
         self, train_batch: Batch, val_batch: Batch
@@ -113,9 +117,9 @@ class Darts:
                 train_batch,
                 val_batch,
                 lr=self.lr,
-                momentum=self.w_momentum,
-                weight_decay=self.w_weight_decay,
-                momentum_buffers=self._momentum_buffers(),
+                momentum=self.weights.momentum,
+                weight_decay=self.weights.weight_decay,
+                momentum_buffers=self.weights.momentum_buffers(),
             )
         logits = self.supernet(val_batch[0])
         loss = F.cross_entropy(logits, val_batch[1])
@@ -135,51 +139,33 @@ class Darts:
         """Update alpha (DARTS Algorithm 1, step 1); returns validation loss and accuracy."""
         grads, loss, logits = self.arch_gradients(train_batch, val_batch)
         self.apply_arch_gradients(grads)
-        return float(loss), _accuracy(logits, val_batch[1])
+        return float(loss), accuracy(logits, val_batch[1])
 
     def weight_step(self, batch: Batch) -> tuple[float, float]:
-        """Update w by descending grad_w L_train(w, alpha) through ``model_forward`` (DARTS
-        Algorithm 1, step 2), gradients clipped to ``grad_clip``; returns loss and accuracy."""
-        inputs, labels = batch
-        logits = self.model_forward(inputs)
-        loss = F.cross_entropy(logits, labels)
-        self.w_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.supernet.weights(), self.grad_clip)
-        self.w_optimizer.step()
+        """Update w by descending grad_w L_train(w, alpha) (DARTS Algorithm 1, step 2);
+        returns loss and accuracy."""
+        result = self.weights.step(batch)
         for alpha in self.supernet.arch_parameters():  # backward reached them too; not this step's
             alpha.grad = None
-        return float(loss.detach()), _accuracy(logits.detach(), labels)
+        return result
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, alphas, both optimisers, the schedule and the step counter."""
         return {
             "weights": self.supernet.state_dict(),
             "alphas": self.supernet.arch_state_dict(),
-            "w_optimizer": self.w_optimizer.state_dict(),
+            "weight_learner": self.weights.state_dict(),
             "a_optimizer": self.a_optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "num_steps": self.num_steps,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.supernet.load_state_dict(state["weights"])
         self.supernet.load_arch_state_dict(state["alphas"])
-        self.w_optimizer.load_state_dict(state["w_optimizer"])
+        self.weights.load_state_dict(state["weight_learner"])
         self.a_optimizer.load_state_dict(state["a_optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         self.num_steps = int(state["num_steps"])
-
-    def _momentum_buffers(self) -> list[Tensor | None]:
-        return [
-            self.w_optimizer.state.get(p, {}).get("momentum_buffer")
-            for p in self.supernet.weights()
-        ]
 
     def _to_device(self, batch: Batch) -> Batch:
         device = self.supernet.alpha_normal.device
         return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-
-
-def _accuracy(logits: Tensor, labels: Tensor) -> float:
-    return float((logits.argmax(dim=1) == labels).float().mean())

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from raysearch.nas.supernet import EdgeWeights, SuperNet, derive_genotype
 from raysearch.nas.unrolled import Batch
+from raysearch.nas.weight_learner import WeightLearner
 from raysearch.nas.xnas_experts import XNASExperts
 from search_spaces.darts import Genotype
 
@@ -56,8 +57,6 @@ class XNAS:
                 f"epochs and steps_per_epoch must be >= 1, got {epochs}, {steps_per_epoch}"
             )
         self.supernet = supernet
-        self.grad_clip = grad_clip
-        self.model_forward = model_forward if model_forward is not None else supernet
         self.arch_grad_hook = arch_grad_hook
         edges, ops = supernet.alpha_normal.shape
         horizon = epochs * steps_per_epoch
@@ -78,12 +77,12 @@ class XNAS:
         self._u: dict[bool, Tensor] = {}
         self._refresh(requires_grad=False)
         supernet.edge_weights = self.provider
-        self.w_optimizer = torch.optim.SGD(
-            supernet.weights(), lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay
-        )
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.w_optimizer, T_max=epochs, eta_min=w_lr_min
-        )
+        self.weights = WeightLearner(
+            supernet.weights(),
+            model_forward if model_forward is not None else supernet,
+            lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay, lr_min=w_lr_min,
+            epochs=epochs, grad_clip=grad_clip,
+        )  # fmt: skip
         self.num_steps = 0
 
     def provider(self, cell_index: int, reduction: bool) -> EdgeWeights:
@@ -97,7 +96,7 @@ class XNAS:
 
     @property
     def lr(self) -> float:
-        return float(self.w_optimizer.param_groups[0]["lr"])
+        return self.weights.lr
 
     def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
         """Architecture EG step on ``val_batch`` then a weight step on ``train_batch``."""
@@ -143,18 +142,15 @@ class XNAS:
 
     def weight_step(self, batch: Batch) -> tuple[float, float]:
         """DARTS weight step: SGD on L_train(w, u) with gradient clipping."""
-        inputs, labels = batch
-        logits = self.model_forward(inputs)
-        loss = F.cross_entropy(logits, labels)
-        self.w_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.supernet.weights(), self.grad_clip)
-        self.w_optimizer.step()
-        acc = float((logits.detach().argmax(1) == labels).float().mean())
-        return float(loss.detach()), acc
+        return self.weights.step(batch)
 
     def epoch_end(self) -> None:
-        self.scheduler.step()
+        self.weights.epoch_end()
+
+    def arch_tensors(self) -> list[Tensor]:
+        """log u per cell type: its softmax is the experts' normalised weights (eq. (1));
+        wiped-out experts have log u = -inf."""
+        return [self.experts[red].weights().log() for red in (False, True)]
 
     def genotype(self) -> Genotype:
         """DARTS Sec. 2.4 derivation from the experts' weights u."""
@@ -171,8 +167,7 @@ class XNAS:
             "weights": self.supernet.state_dict(),
             "experts_normal": self.experts[False].state_dict(),
             "experts_reduce": self.experts[True].state_dict(),
-            "w_optimizer": self.w_optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "weight_learner": self.weights.state_dict(),
             "num_steps": self.num_steps,
         }
 
@@ -180,7 +175,6 @@ class XNAS:
         self.supernet.load_state_dict(state["weights"])
         self.experts[False].load_state_dict(state["experts_normal"])
         self.experts[True].load_state_dict(state["experts_reduce"])
-        self.w_optimizer.load_state_dict(state["w_optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.weights.load_state_dict(state["weight_learner"])
         self.num_steps = int(state["num_steps"])
         self._refresh(requires_grad=False)

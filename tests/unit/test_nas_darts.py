@@ -248,11 +248,12 @@ def test_cosine_schedule_over_epochs() -> None:
 
 def test_defaults_are_the_official_ones() -> None:
     method = Darts(tiny())
-    w_group = method.w_optimizer.param_groups[0]
+    w_group = method.weights.optimizer.param_groups[0]
     a_group = method.a_optimizer.param_groups[0]
     assert (w_group["lr"], w_group["momentum"], w_group["weight_decay"]) == (0.025, 0.9, 3e-4)
     assert (a_group["lr"], a_group["betas"], a_group["weight_decay"]) == (3e-4, (0.5, 0.999), 1e-3)
-    assert method.scheduler.T_max == 50 and method.scheduler.eta_min == 0.001
-    assert method.grad_clip == 5.0 and method.order == 1
+    scheduler = method.weights.scheduler
+    assert scheduler.T_max == 50 and scheduler.eta_min == 0.001
+    assert method.weights.grad_clip == 5.0 and method.order == 1
     with pytest.raises(ValueError, match="order"):
         Darts(tiny(), order=3)
