@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -13,21 +16,59 @@ class EpochBudget(tune.stopper.Stopper):
     Schedulers (Hyperband, ASHA) stop trials early, so a searcher+scheduler pair is given the
     same total epochs as N full trials of a plain searcher, not the same number of trials.
     Trials that resume from a checkpoint (paused by Hyperband) count each epoch once.
+
+    With :meth:`persist_to`, the epochs spent per trial are written to a JSON file after every
+    result and read back after unpickling, so ``Tuner.restore`` (which unpickles the stopper as
+    it was when the experiment started) continues the count instead of restarting it.
     """
 
     def __init__(self, budget: int, *, time_attr: str = "epoch") -> None:
         if budget < 1:
             raise ValueError(f"epoch budget must be >= 1, got {budget}")
         self.budget, self.time_attr = budget, time_attr
+        self.state_path: Path | None = None
         self.spent: dict[str, int] = {}
+        self._loaded = True
+
+    def persist_to(self, path: Path) -> None:
+        """Keep the per-trial counts in ``path`` (loaded now if it exists)."""
+        self.state_path = Path(path)
+        self._loaded = False
+        self._load()
 
     @property
     def total(self) -> int:
+        self._load()
         return sum(self.spent.values())
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        self.spent[trial_id] = max(self.spent.get(trial_id, 0), int(result.get(self.time_attr, 0)))
+        self._load()
+        epochs = max(self.spent.get(trial_id, 0), int(result.get(self.time_attr, 0)))
+        if epochs != self.spent.get(trial_id):
+            self.spent[trial_id] = epochs
+            self._save()
         return False
 
     def stop_all(self) -> bool:
         return self.total >= self.budget
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if self.state_path is not None:  # the file, not the pickle, holds the count
+            state.update(spent={}, _loaded=False)
+        return state
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if self.state_path is not None and self.state_path.is_file():
+            self.spent = {k: int(v) for k, v in json.loads(self.state_path.read_text()).items()}
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.spent))
+        os.replace(tmp, self.state_path)

@@ -26,6 +26,7 @@ from raysearch.tune.trainable import CoteachingTrainable
 from search_spaces.schedules import get_family
 
 METRIC, MODE = "val_acc", "max"
+BUDGET_FILE = "epoch_budget.json"
 DONE_MARKER = "DONE"
 
 
@@ -150,6 +151,8 @@ def run_experiment(
     else:
         request = settings.request(seed)
         setup = make_search(searcher, request)
+        if setup.budget is not None:  # survives Tuner.restore (see EpochBudget)
+            setup.budget.persist_to(path / BUDGET_FILE)
         tuner = tune.Tuner(
             _trainable(settings),
             param_space=settings.param_space(seed),

@@ -1,0 +1,46 @@
+"""EpochBudget: counts each trial's epochs once and keeps the count across Tuner.restore."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from raysearch.tune.budget import EpochBudget
+
+
+def test_counts_the_highest_epoch_of_each_trial_and_stops_at_the_budget() -> None:
+    budget = EpochBudget(5)
+    for trial, epoch in [("a", 1), ("a", 2), ("b", 1), ("a", 2)]:  # "a" resumed at 2 once
+        assert budget("t" + trial, {"epoch": epoch}) is False
+    assert budget.total == 3 and not budget.stop_all()
+    budget("tb", {"epoch": 3})
+    assert budget.total == 5 and budget.stop_all()
+
+
+def test_rejects_an_empty_budget() -> None:
+    with pytest.raises(ValueError, match="epoch budget must be >= 1, got 0"):
+        EpochBudget(0)
+
+
+def test_count_survives_the_pickle_round_trip_of_a_restore(tmp_path: Path) -> None:
+    path = tmp_path / "exp" / "epoch_budget.json"
+    budget = EpochBudget(6)
+    budget.persist_to(path)
+    pickled_at_start = pickle.dumps(budget)  # what Tuner.restore brings back
+    budget("a", {"epoch": 2})
+    budget("b", {"epoch": 3})
+    restored = pickle.loads(pickled_at_start)
+    assert restored.total == 5 and not restored.stop_all()
+    restored("a", {"epoch": 3})  # trial "a" resumed from its checkpoint
+    assert restored.total == 6 and restored.stop_all()
+    fresh = EpochBudget(6)
+    fresh.persist_to(path)
+    assert fresh.spent == {"a": 3, "b": 3}
+
+
+def test_without_a_file_pickling_keeps_the_count() -> None:
+    budget = EpochBudget(4)
+    budget("a", {"epoch": 2})
+    assert pickle.loads(pickle.dumps(budget)).total == 2
