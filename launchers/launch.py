@@ -1,61 +1,90 @@
 """Entry point of ``ray submit launchers/cluster.yaml launchers/launch.py`` (and of local runs).
 
-With no arguments it runs the default schedule-search comparison on the embedded
-``fashion-mnist-mini`` (symmetric 50 % noise; S2E vs random, TPE and Hyperband) at a size that
-fits a 2-core machine in about 10 minutes; ``--smoke-test`` shrinks it to a couple of minutes.
-On a cluster, ``--address auto`` connects to the running Ray. Thin: builds the arguments of
-``raysearch compare`` and calls it.
+``--preset NAME`` picks ``launchers/presets/NAME.yaml`` (``--list-presets`` shows them). With no
+arguments it runs the ``small-s2e`` preset, the default schedule-search comparison on the
+embedded ``fashion-mnist-mini`` (symmetric 50 % noise; S2E vs random, TPE and Hyperband) that
+fits a 2-core machine in about 10 minutes; ``--smoke-test`` runs the ``smoke`` preset instead.
+The preset is validated (option names and types) before any Ray work. ``--address auto`` (or
+``RAY_ADDRESS`` in the environment, as ``ray job submit`` sets it) connects to a running
+cluster. Thin: loads the preset, builds the ``raysearch`` arguments and calls it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from raysearch.cli import main as raysearch_main
+from raysearch.presets import Preset, load_preset, preset_names
 
-DEFAULT = ["--space", "s2e", "--searchers", "s2e,random,tpe,hyperband", "--dataset", "fashion-mnist-mini",
-           "--noise", "symmetric:0.5", "--trials", "12", "--epochs", "6", "--seeds", "2", "--samples-per-iter", "4"]  # fmt: skip
-SMOKE = [
-    "--trials",
-    "4",
-    "--epochs",
-    "2",
-    "--seeds",
-    "1",
-    "--samples-per-iter",
-    "2",
-    "--max-batches-per-epoch",
-    "20",
-]
+PRESETS = Path(__file__).resolve().parent / "presets"
+DEFAULT_PRESET, SMOKE_PRESET = "small-s2e", "smoke"
 
 
-def build_args(argv: list[str]) -> list[str]:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke-test", action="store_true", help="a tiny run (about 2 minutes)")
+    parser.add_argument(
+        "--preset", default=None, help=f"a preset in {PRESETS} (default: small-s2e)"
+    )
+    parser.add_argument("--list-presets", action="store_true", help="list the presets and exit")
+    parser.add_argument("--smoke-test", action="store_true", help="run the smoke preset (~2 min)")
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in --out"
     )
     parser.add_argument("--address", default=None, help="Ray address, e.g. auto on a cluster")
-    parser.add_argument("--out", default="runs/launch", help="results folder (made absolute)")
-    args, passthrough = parser.parse_known_args(argv)
-    command = [
-        "compare",
-        *DEFAULT,
-        *(SMOKE if args.smoke_test else []),
-        "--out",
-        args.out,
-        *passthrough,
-    ]
-    if args.resume:
-        command.append("--resume")
-    if args.address:
-        command += ["--address", args.address]
-    return command
+    parser.add_argument("--out", default=None, help="results folder (default: runs/PRESET)")
+    return parser
+
+
+def build_args(argv: list[str]) -> tuple[Preset, list[str], str]:
+    """The validated preset, the ``raysearch`` argument list and the absolute results folder.
+
+    Raises ``KeyError``/``ValueError`` (unknown preset or option, bad value type) before any
+    Ray work; options after the launch flags are passed on and override the preset's.
+    """
+    args, passthrough = _parser().parse_known_args(argv)
+    if args.smoke_test and args.preset not in (None, SMOKE_PRESET):
+        raise ValueError(
+            f"--smoke-test runs the {SMOKE_PRESET!r} preset; drop --preset {args.preset}"
+        )
+    name = SMOKE_PRESET if args.smoke_test else args.preset or DEFAULT_PRESET
+    preset = load_preset(name, PRESETS)
+    out = str(Path(args.out or f"runs/{name}").expanduser().resolve())
+    command = [*preset.argv(), *passthrough, "--out", out]
+    if preset.command == "compare":
+        command += ["--resume"] if args.resume else []
+        command += ["--address", args.address] if args.address else []
+    elif args.address:  # `raysearch nas search` connects through Ray's own RAY_ADDRESS
+        os.environ["RAY_ADDRESS"] = args.address
+    return preset, command, out
+
+
+def _list_presets() -> int:
+    for name in preset_names(PRESETS):
+        preset = load_preset(name, PRESETS)
+        print(f"{name:24s} {preset.command:11s} {preset.description}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return raysearch_main(build_args(sys.argv[1:] if argv is None else argv))
+    argv = sys.argv[1:] if argv is None else argv
+    if _parser().parse_known_args(argv)[0].list_presets:
+        return _list_presets()
+    try:
+        preset, command, out = build_args(argv)
+    except (KeyError, ValueError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+        print(f"launch.py: error: {message}", file=sys.stderr)
+        return 2
+    address = os.environ.get("RAY_ADDRESS") if "--address" not in command else None
+    print(f"preset {preset.name} ({preset.command}): raysearch {' '.join(command)}", flush=True)
+    if address:
+        print(f"connecting to the Ray cluster at {address} (RAY_ADDRESS)", flush=True)
+    status = raysearch_main(command)
+    print(f"launch.py: {'finished' if status == 0 else 'failed'}; results in {out}", flush=True)
+    return status
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from raysearch.analyze_cli import add_analyze_parser
 from raysearch.data import DEFAULT_DATASET, dataset_names
 from raysearch.nas_cli import add_nas_parser
 from raysearch.noisy import NoiseSpec
+from raysearch.reweight_cli import add_reweight_parser
 from search_spaces.schedules import default_config, family_names
 
 
@@ -149,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     trial.set_defaults(func=_trial)
     add_compare_parser(commands)
     add_nas_parser(commands)
+    add_analyze_parser(commands)
+    add_reweight_parser(commands)
     return parser
 
 
@@ -156,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (KeyError, ValueError, FileNotFoundError) as error:
+    except (KeyError, ValueError, FileNotFoundError, ConnectionError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"raysearch: error: {message}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,11 @@ def plot_best_so_far(curves: pd.DataFrame, path: Path) -> None:
             for _, g in group.groupby("seed")
         ]
         stack = np.vstack(per_seed)
-        mean = np.nanmean(stack, axis=0) if np.isfinite(stack).any() else stack[0]
+        with warnings.catch_warnings():  # all-NaN columns: budget spent before a full trial
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, low, high = (f(stack, axis=0) for f in (np.nanmean, np.nanmin, np.nanmax))
         ax.plot(grid, mean, label=searcher)
-        ax.fill_between(grid, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0), alpha=0.15)
+        ax.fill_between(grid, low, high, alpha=0.15)
     ax.set_xlabel("budget spent (full trials = epochs / E)")
     ax.set_ylabel("best validation accuracy (noisy labels)")
     ax.legend()

@@ -33,11 +33,17 @@ def _trial_dirs(experiment: Path) -> list[Path]:
 def load_trial_epochs(trial_dir: Path) -> pd.DataFrame:
     """One row per reported epoch of one trial (duplicates from a resume removed)."""
     path = trial_dir / "result.json"
-    rows = (
-        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if path.exists()
-        else []
+    lines = (
+        [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     )
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines):  # a driver killed mid-write truncates the last line only
+                break
+            raise ValueError(f"corrupted line {number} of {path}: {error}") from None
     frame = pd.DataFrame([{k: v for k, v in row.items() if k != "config"} for row in rows])
     if frame.empty or "epoch" not in frame:
         return frame
@@ -48,12 +54,31 @@ def load_trial_epochs(trial_dir: Path) -> pd.DataFrame:
     )
 
 
-def load_experiment(experiment: Path, **labels: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_params(trial_dir: Path) -> dict[str, Any] | None:
+    """A trial's config: ``params.json``, else the ``config`` of its first ``result.json`` row
+    (a driver killed while Tune writes or syncs a trial's files can leave ``params.json``
+    empty); ``None`` when neither is readable (a trial that never reported)."""
+    try:
+        return dict(json.loads((trial_dir / "params.json").read_text()))
+    except (OSError, json.JSONDecodeError):
+        pass
+    path = trial_dir / "result.json"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            return dict(json.loads(line)["config"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return None
+
+
+def load_tune_experiment(experiment: Path, **labels: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, epochs) of one Tune experiment folder; ``labels`` become columns of both."""
     trials, epochs = [], []
     for trial_dir in _trial_dirs(experiment):
-        config = json.loads((trial_dir / "params.json").read_text())
         per_epoch = load_trial_epochs(trial_dir)
+        config = read_params(trial_dir)
+        if config is None:  # never reported: nothing to load
+            continue
         row: dict[str, Any] = {**labels, "trial_dir": trial_dir.name, **flatten(config)}
         if not per_epoch.empty:
             last = per_epoch.iloc[-1]
@@ -79,7 +104,7 @@ def load_compare_dir(out: str | Path) -> pd.DataFrame:
         if not experiment.is_dir() or "-seed" not in experiment.name:
             continue
         searcher, seed = experiment.name.rsplit("-seed", 1)
-        trials, _ = load_experiment(experiment, searcher=searcher, seed=int(seed))
+        trials, _ = load_tune_experiment(experiment, searcher=searcher, seed=int(seed))
         if "epochs_trained" in trials:
             # a scheduler's budget can end the experiment before some created trials ever ran
             trials = trials[trials["epochs_trained"].notna()]

@@ -2,6 +2,7 @@
 
 from raysearch.data.registry import (
     DEFAULT_DATASET,
+    check_dataset_files,
     check_dataset_name,
     dataset_names,
     load_dataset,
@@ -13,6 +14,7 @@ __all__ = [
     "DEFAULT_DATASET",
     "DatasetSplits",
     "ImageSplit",
+    "check_dataset_files",
     "check_dataset_name",
     "dataset_names",
     "iterate_batches",

@@ -23,7 +23,7 @@ import numpy as np
 
 from raysearch.data.embedded_loader import load_embedded
 from raysearch.data.splits import DatasetSplits, ImageSplit
-from raysearch.data.torchvision_loaders import load_cifar, load_idx_dataset
+from raysearch.data.torchvision_loaders import check_local_files, load_cifar, load_idx_dataset
 
 RawLoader = Callable[[Path | None, bool], tuple[ImageSplit, ImageSplit, int]]
 
@@ -53,6 +53,16 @@ def check_dataset_name(name: str) -> None:
     """Raise ``KeyError`` naming ``name`` and the registered names if it is unknown."""
     if name not in _LOADERS:
         raise KeyError(f"unknown dataset {name!r}; registered datasets: {', '.join(_LOADERS)}")
+
+
+def check_dataset_files(
+    name: str, *, root: str | Path | None = None, download: bool = False
+) -> None:
+    """Raise ``FileNotFoundError`` naming where it looked if ``name`` cannot be loaded from
+    ``root`` (nothing to check for the embedded set or with ``download``). Cheap: no loading."""
+    check_dataset_name(name)
+    if not download:
+        check_local_files(name, Path(root).expanduser().resolve() if root is not None else None)
 
 
 def num_classes(name: str) -> int:

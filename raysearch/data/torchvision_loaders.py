@@ -37,19 +37,26 @@ def load_idx_dataset(
     name: str, root: Path | None, download: bool
 ) -> tuple[ImageSplit, ImageSplit, int]:
     """Fashion-MNIST or MNIST from IDX files under ``root`` (torchvision's layout understood)."""
-    tv_class, default_root = _IDX[name]
+    tv_class = _IDX[name][0]
     if download:
         root = root or DOWNLOAD_ROOT
         for is_train in (True, False):
             tv_class(str(root), train=is_train, download=True)
+    train_pair, test_pair = _idx_pairs(name, root)
+    train = as_split(read_idx(train_pair[0]), read_idx(train_pair[1]))
+    test = as_split(read_idx(test_pair[0]), read_idx(test_pair[1]))
+    return train, test, 10
+
+
+def _idx_pairs(name: str, root: Path | None) -> tuple[tuple[Path, Path], tuple[Path, Path]]:
+    """The (images, labels) files of the train and test parts; FileNotFoundError if absent."""
+    tv_class, default_root = _IDX[name]
     root = root or default_root
     candidates = [] if root is None else [root, root / tv_class.__name__ / "raw"]
     for folder in candidates:
         train_pair, test_pair = find_idx_pair(folder, "train"), find_idx_pair(folder, "t10k")
         if train_pair and test_pair:
-            train = as_split(read_idx(train_pair[0]), read_idx(train_pair[1]))
-            test = as_split(read_idx(test_pair[0]), read_idx(test_pair[1]))
-            return train, test, 10
+            return train_pair, test_pair
     raise _missing(name, candidates)
 
 
@@ -74,21 +81,37 @@ def load_cifar(
     num_classes: int, root: Path | None, download: bool
 ) -> tuple[ImageSplit, ImageSplit, int]:
     """CIFAR-10 or CIFAR-100 through torchvision from ``root`` (or its download)."""
-    name = f"cifar{num_classes}"
     base = torchvision.datasets.CIFAR10 if num_classes == 10 else torchvision.datasets.CIFAR100
     if download:
         root = root or DOWNLOAD_ROOT
         loader = base
     else:
-        if root is None:
-            raise _missing(name, [])
-        if root.name == base.base_folder:  # the user pointed at the pickle folder itself
-            root = root.parent
-        if not (root / base.base_folder).is_dir():
-            raise _missing(name, [root / base.base_folder])
+        root = _cifar_root(num_classes, root)
         loader = _local_cifar_class(base)
     splits = []
     for train in (True, False):
         ds = loader(str(root), train=train, download=download)
         splits.append(as_split(np.asarray(ds.data), np.asarray(ds.targets)))
     return splits[0], splits[1], num_classes
+
+
+def _cifar_root(num_classes: int, root: Path | None) -> Path:
+    """The folder holding ``cifar-10-batches-py/`` (or CIFAR-100's); FileNotFoundError if absent."""
+    name = f"cifar{num_classes}"
+    base = torchvision.datasets.CIFAR10 if num_classes == 10 else torchvision.datasets.CIFAR100
+    if root is None:
+        raise _missing(name, [])
+    if root.name == base.base_folder:  # the user pointed at the pickle folder itself
+        root = root.parent
+    if not (root / base.base_folder).is_dir():
+        raise _missing(name, [root / base.base_folder])
+    return root
+
+
+def check_local_files(name: str, root: Path | None) -> None:
+    """Raise the loader's FileNotFoundError (naming where it looked) if ``name``'s files are
+    not under ``root``: a cheap check a driver runs before starting any trial."""
+    if name in _IDX:
+        _idx_pairs(name, root)
+    elif name in ("cifar10", "cifar100"):
+        _cifar_root(int(name.removeprefix("cifar")), root)

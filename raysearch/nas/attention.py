@@ -91,10 +91,12 @@ class AttentionNAS:
         epochs: int = 50,
         grad_clip: float = 5.0,
         model_forward: Callable[[Tensor], Tensor] | None = None,
+        arch_grad_hook: Callable[[list[Tensor]], None] | None = None,
     ) -> None:
         if not isinstance(supernet, AttentionSuperNet):
             raise TypeError("AttentionNAS needs an AttentionSuperNet")
         self.supernet = supernet
+        self.arch_grad_hook = arch_grad_hook
         self.weights = WeightLearner(
             supernet.weights(),
             model_forward if model_forward is not None else supernet,
@@ -134,7 +136,9 @@ class AttentionNAS:
 
     def mean_attention(self, val_batches: Iterable[Batch]) -> list[Tensor]:
         """Per cell ``[edges, ops]``: a^k averaged over every validation sample (Sec. 4.3),
-        network fixed (eval mode, no backward)."""
+        network fixed (eval mode, no backward). With ``arch_grad_hook`` (an in-place average
+        across workers) the sums and the count are averaged first, so every worker gets the
+        mean over the union of the shards."""
         net = self.supernet
         was_training = net.training
         net.eval()
@@ -154,7 +158,11 @@ class AttentionNAS:
         net.train(was_training)
         if sums is None or count == 0:
             raise ValueError("val_batches is empty")
-        return [s / count for s in sums]
+        if self.arch_grad_hook is None:
+            return [s / count for s in sums]
+        stats = [*sums, torch.tensor(float(count), dtype=sums[0].dtype, device=sums[0].device)]
+        self.arch_grad_hook(stats)  # in-place average over workers: the mean over all shards
+        return [s / stats[-1] for s in stats[:-1]]
 
     def derive(self, val_batches: Iterable[Batch]) -> list[CellGenotype]:
         """One :class:`CellGenotype` per cell from the averaged attention (Sec. 4.3); also

@@ -1,19 +1,41 @@
-"""Ray-free registry of supernet methods: name -> builder(supernet kwargs, method kwargs)."""
+"""Ray-free registry of supernet methods: name -> builder(supernet kwargs, method kwargs).
+
+Every builder takes the same keywords and ignores those its method does not use:
+
+- ``epochs``, ``steps_per_epoch``: the search length (cosine schedules; XNAS' horizon
+  T = epochs * steps_per_epoch of its eq. (4));
+- ``wrap_module(module) -> forward``: applied to every network the method trains, the supernet
+  first (on Ray Train: move to the worker's device and wrap in DDP); identity by default;
+- ``model_forward``: replaces the wrapped supernet's forward for the weight step when given;
+- ``arch_grad_hook(tensors)``: averages, in place, what the architecture update is computed
+  from across workers (DARTS: the alpha gradients; XNAS: the gradients w.r.t. u; ASM-NAS: the
+  attention sums and sample count of its Sec. 4.3 average);
+
+plus the method's own keywords (e.g. ``a_lr``), passed through unchanged.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from raysearch.nas.attention import AttentionNAS, AttentionSuperNet
 from raysearch.nas.darts import Darts
+from raysearch.nas.hypergrad import check_base
+from raysearch.nas.lease import LeaSE
+from raysearch.nas.lfm import LFM
 from raysearch.nas.supernet import SuperNet
 from raysearch.nas.unrolled import Batch
 from raysearch.nas.weight_learner import WeightLearner
 from raysearch.nas.xnas import XNAS
 from search_spaces.darts import Genotype
+
+Forward = Callable[[Tensor], Tensor]
+WrapModule = Callable[[nn.Module], Forward]
+ArchGradHook = Callable[[list[Tensor]], None]
 
 
 class SupernetMethod(Protocol):
@@ -37,19 +59,70 @@ class SupernetMethod(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def no_wrap(module: nn.Module) -> Forward:
+    """The default ``wrap_module``: the module itself."""
+    return module
+
+
+def _forward(net: nn.Module, model_forward: Forward | None, wrap_module: WrapModule) -> Forward:
+    wrapped = wrap_module(net)
+    return wrapped if model_forward is None else model_forward
+
+
 def _darts(order: int) -> Callable[..., SupernetMethod]:
-    def build(supernet_kwargs: dict[str, Any], **kw: Any) -> SupernetMethod:
-        return Darts(SuperNet(**supernet_kwargs), order=order, **kw)
+    def build(
+        supernet_kwargs: dict[str, Any],
+        *,
+        epochs: int = 50,
+        steps_per_epoch: int = 1,
+        model_forward: Forward | None = None,
+        arch_grad_hook: ArchGradHook | None = None,
+        wrap_module: WrapModule = no_wrap,
+        **kw: Any,
+    ) -> SupernetMethod:
+        net = SuperNet(**supernet_kwargs)
+        forward = _forward(net, model_forward, wrap_module)
+        return Darts(
+            net, order=order, epochs=epochs, model_forward=forward,
+            arch_grad_hook=arch_grad_hook, **kw,
+        )  # fmt: skip
 
     return build
 
 
-def _xnas(supernet_kwargs: dict[str, Any], **kw: Any) -> SupernetMethod:
-    return XNAS(SuperNet(**supernet_kwargs), **kw)
+def _xnas(
+    supernet_kwargs: dict[str, Any],
+    *,
+    epochs: int = 50,
+    steps_per_epoch: int = 1,
+    model_forward: Forward | None = None,
+    arch_grad_hook: ArchGradHook | None = None,
+    wrap_module: WrapModule = no_wrap,
+    **kw: Any,
+) -> SupernetMethod:
+    net = SuperNet(**supernet_kwargs)
+    forward = _forward(net, model_forward, wrap_module)  # before XNAS: experts follow its device
+    return XNAS(
+        net, epochs=epochs, steps_per_epoch=steps_per_epoch, model_forward=forward,
+        arch_grad_hook=arch_grad_hook, **kw,
+    )  # fmt: skip
 
 
-def _asm(supernet_kwargs: dict[str, Any], **kw: Any) -> SupernetMethod:
-    return AttentionNAS(AttentionSuperNet(**supernet_kwargs), **kw)
+def _asm(
+    supernet_kwargs: dict[str, Any],
+    *,
+    epochs: int = 50,
+    steps_per_epoch: int = 1,
+    model_forward: Forward | None = None,
+    arch_grad_hook: ArchGradHook | None = None,
+    wrap_module: WrapModule = no_wrap,
+    **kw: Any,
+) -> SupernetMethod:
+    net = AttentionSuperNet(**supernet_kwargs)
+    forward = _forward(net, model_forward, wrap_module)
+    return AttentionNAS(
+        net, epochs=epochs, model_forward=forward, arch_grad_hook=arch_grad_hook, **kw
+    )
 
 
 METHODS: dict[str, Callable[..., SupernetMethod]] = {
@@ -60,8 +133,42 @@ METHODS: dict[str, Callable[..., SupernetMethod]] = {
 }
 
 
+def _multilevel(wrapper: type[LeaSE] | type[LFM]) -> Callable[..., SupernetMethod]:
+    """LeaSE or LFM around the base method ``base`` (``darts``, ``darts-1st`` or ``xnas``): the
+    wrapper's own keywords go to it, ``epochs``/``grad_clip`` to both, the rest to the base."""
+
+    def build(
+        supernet_kwargs: dict[str, Any],
+        *,
+        base: str = "darts",
+        wrap_module: WrapModule = no_wrap,
+        **kw: Any,
+    ) -> SupernetMethod:
+        check_base(base)
+        own = {name: kw.pop(name) for name in wrapper.KEYWORDS if name in kw}
+        own.update({name: kw[name] for name in ("epochs", "grad_clip") if name in kw})
+        if "second" in wrapper.KEYWORDS and "second" not in own:  # LFM's W2, its own init
+            own["second"] = SuperNet(**supernet_kwargs)
+        inner = METHODS[base](
+            supernet_kwargs, wrap_module=wrap_module, **{**wrapper.base_defaults(base), **kw}
+        )
+        assert isinstance(inner, (Darts, XNAS))
+        return wrapper(inner, wrap_module=wrap_module, **own)
+
+    return build
+
+
+METHODS["lease"] = _multilevel(LeaSE)
+METHODS["lfm"] = _multilevel(LFM)
+
+
 def method_names() -> list[str]:
     return sorted(METHODS)
+
+
+def takes_base(name: str) -> bool:
+    """Whether method ``name`` wraps a base method (its builder takes ``base=``)."""
+    return "base" in inspect.signature(METHODS[name]).parameters
 
 
 def build_method(

@@ -122,14 +122,23 @@ class XNAS:
             "alive_ops_reduce": float(self.experts[True].alive_mask().sum()),
         }
 
-    def arch_step(self, val_batch: Batch) -> tuple[float, float]:
-        """Algorithm 1 lines 6-12: grad of L_val w.r.t. u (eq. (35)), EG update and wipeout."""
+    def arch_inputs(self) -> list[Tensor]:
+        """The u tensors (normal, reduce) the supernet reads, as fresh leaves with gradients on:
+        a wrapper (LeaSE, LFM) differentiates its own losses w.r.t. them."""
         self._refresh(requires_grad=True)
+        return [self._u[False], self._u[True]]
+
+    def arch_gradients(self, val_batch: Batch) -> tuple[list[Tensor], Tensor, Tensor]:
+        """Gradient of L_val w.r.t. u (eq. (35)), the validation loss and logits."""
+        u = self.arch_inputs()
         logits = self.supernet(val_batch[0])
         loss = F.cross_entropy(logits, val_batch[1])
-        grads = list(
-            torch.autograd.grad(loss, [self._u[False], self._u[True]], materialize_grads=True)
-        )
+        grads = list(torch.autograd.grad(loss, u, materialize_grads=True))
+        return grads, loss.detach(), logits.detach()
+
+    def apply_arch_gradients(self, grads: list[Tensor]) -> None:
+        """Algorithm 1 lines 8-12 with ``grads`` w.r.t. u: ``arch_grad_hook``, EG update, wipeout."""
+        grads = [g.detach().clone() for g in grads]
         if self.arch_grad_hook is not None:
             self.arch_grad_hook(grads)
         for red, g in zip((False, True), grads, strict=True):
@@ -137,8 +146,13 @@ class XNAS:
         self._refresh(requires_grad=False)
         for p in self.supernet.weights():
             p.grad = None
-        acc = float((logits.detach().argmax(1) == val_batch[1]).float().mean())
-        return float(loss.detach()), acc
+
+    def arch_step(self, val_batch: Batch) -> tuple[float, float]:
+        """Algorithm 1 lines 6-12: grad of L_val w.r.t. u (eq. (35)), EG update and wipeout."""
+        grads, loss, logits = self.arch_gradients(val_batch)
+        self.apply_arch_gradients(grads)
+        acc = float((logits.argmax(1) == val_batch[1]).float().mean())
+        return float(loss), acc
 
     def weight_step(self, batch: Batch) -> tuple[float, float]:
         """DARTS weight step: SGD on L_train(w, u) with gradient clipping."""

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import ray
 from ray import tune
 
 from raysearch.noisy.settings import TrialSettings
+from raysearch.tune.preflight import check_resumable, check_trial_inputs, init_ray
 from raysearch.tune.searchers import SearchRequest, check_searcher_names, make_search, tune_config
 from raysearch.tune.spaces import SCHEDULE_KEY, family_space, simplex_groups
 from raysearch.tune.trainable import CoteachingTrainable
@@ -75,8 +75,13 @@ class CompareSettings:
         return {**trial.to_config(), SCHEDULE_KEY: family_space(get_family(self.space))}
 
 
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else str(value)
+
+
 class _Progress(tune.Callback):
-    """One line per finished trial: strategy, seed, count, its val/test accuracy, best so far."""
+    """One line per finished or failed trial: experiment (strategy and seed), count, trial id,
+    epochs, val/test accuracy, label precision and the best validation accuracy so far."""
 
     def __init__(self, label: str) -> None:
         self.label, self.count, self.best = label, 0, float("-inf")
@@ -87,9 +92,21 @@ class _Progress(tune.Callback):
         val = result.get(METRIC, float("nan"))
         if isinstance(val, float) and val == val:
             self.best = max(self.best, val)
+        metrics = " ".join(
+            f"{name}={_number(result.get(name))}"
+            for name in ("val_acc", "test_acc", "label_precision")
+        )
         print(
-            f"[{self.label}] trial {self.count} done: epochs={result.get('epoch')} val_acc={val:.4f} "
-            f"test_acc={result.get('test_acc', float('nan')):.4f} best_val={self.best:.4f}",
+            f"[{self.label}] trial {self.count} done: {trial.trial_id} epochs={result.get('epoch')} "
+            f"{metrics} best_val={self.best:.4f}",
+            flush=True,
+        )
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        epoch = (trial.last_result or {}).get("epoch")
+        print(
+            f"[{self.label}] trial {trial.trial_id} failed after epoch {epoch}; "
+            f"traceback in {trial.path}/error.txt",
             flush=True,
         )
 
@@ -175,10 +192,14 @@ def run_compare(
 
     configure_experiment_snapshots()
     out = Path(settings.out)
+    check_trial_inputs(settings.trial, address)
+    if resume:
+        check_resumable(out)
+    init_ray(address)
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=2))
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, configure_logging=False)
     for searcher, seed in settings.experiments:
         run_experiment(settings, searcher, seed, resume=resume)
+    # Tune's own hint names its staging folder; the event files are kept under OUT/tune
+    print(f"TensorBoard: tensorboard --logdir {out / 'tune'}", flush=True)
     return load_compare_dir(out)

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import ray
 from ray import tune
 
 from raysearch.noisy.settings import TrialSettings, check_schedule_config
+from raysearch.tune.preflight import check_trial_inputs, init_ray
 from raysearch.tune.trainable import CoteachingTrainable
 
 EPOCH_COLUMNS = ["epoch", "keep_rate", "train_loss", "val_acc", "test_acc", "label_precision"]
@@ -44,8 +44,8 @@ def run_single_trial(
     """Train one trial as a Ray Tune trial; return its per-epoch metrics as a dataframe."""
     schedule = check_schedule_config(schedule)
     storage = Path(storage_path).expanduser().resolve()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, configure_logging=False)
+    check_trial_inputs(settings, address)
+    init_ray(address)
     tuner = tune.Tuner(
         tune.with_resources(CoteachingTrainable, {"cpu": cpus, "gpu": gpus}),
         param_space={**settings.to_config(), "schedule": schedule},

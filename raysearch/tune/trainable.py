@@ -1,12 +1,14 @@
-"""Co-teaching as a Ray Tune class ``Trainable``: one epoch per ``step``.
+"""Epoch-per-step Ray Tune class ``Trainable``s: Co-teaching, and the base they share.
 
-It only wires the Tune config to :func:`raysearch.noisy.settings.build_run`, checkpoints the
-run's full state (both networks, optimisers, RNG states, epoch) and reports the epoch metrics
-(``val_acc`` on noisy validation labels, clean ``test_acc``, ``label_precision``, ``epoch``).
+A trainable only wires the Tune config to a Ray-free run object (``train_epoch()``,
+``finished``, ``last_metrics``, ``state_dict()``, ``device``), checkpoints the run's full state
+(networks, optimisers, RNG states, epoch) and reports the epoch metrics. Co-teaching reports
+``val_acc`` on noisy validation labels, clean ``test_acc``, ``label_precision`` and ``epoch``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,6 @@ from ray import tune
 
 from raysearch.noisy.settings import TrialSettings, build_run
 
-CHECKPOINT_FILE = "coteaching.pt"
-
 
 def trial_device() -> torch.device:
     """``cuda`` when Ray gave this trial a GPU, else the CPU."""
@@ -27,8 +27,14 @@ def trial_device() -> torch.device:
     return torch.device("cpu")
 
 
-class CoteachingTrainable(tune.Trainable):
-    """A Co-teaching trial; config = ``TrialSettings.to_config()`` plus ``schedule`` (a family config)."""
+class EpochTrainable(tune.Trainable):
+    """One epoch of ``self.run`` per ``step``; subclasses set ``CHECKPOINT_FILE`` and build the
+    run from the config in :meth:`build_run`."""
+
+    CHECKPOINT_FILE = "run.pt"
+
+    def build_run(self, config: dict[str, Any], device: torch.device) -> Any:
+        raise NotImplementedError
 
     def setup(self, config: dict[str, Any]) -> None:
         resources = self.trial_resources
@@ -38,9 +44,9 @@ class CoteachingTrainable(tune.Trainable):
             else os.cpu_count() or 1
         )
         torch.set_num_threads(max(1, int(cpus)))
-        self.run = build_run(
-            TrialSettings.from_config(config), config["schedule"], device=trial_device()
-        )
+        # one "Checkpoint successfully created" INFO line per epoch would drown the progress lines
+        logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+        self.run = self.build_run(config, trial_device())
 
     def step(self) -> dict[str, Any]:
         if self.run.finished and self.run.last_metrics is not None:
@@ -52,18 +58,27 @@ class CoteachingTrainable(tune.Trainable):
         return metrics
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
-        torch.save(self.run.state_dict(), Path(checkpoint_dir) / CHECKPOINT_FILE)
+        torch.save(self.run.state_dict(), Path(checkpoint_dir) / self.CHECKPOINT_FILE)
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:  # type: ignore[override]
         """Tune passes the checkpoint folder, since ``save_checkpoint`` returns no dict."""
-        path = Path(checkpoint_dir) / CHECKPOINT_FILE
+        path = Path(checkpoint_dir) / self.CHECKPOINT_FILE
         try:
             state = torch.load(path, map_location=self.run.device, weights_only=False)
         except (OSError, RuntimeError, EOFError) as error:
-            raise RuntimeError(f"cannot read Co-teaching checkpoint {path}: {error}") from error
+            raise RuntimeError(f"cannot read checkpoint {path}: {error}") from error
         self.run.load_state_dict(state)
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         """Actor reuse: rebuild the run for the new trial in the same process."""
         self.setup(new_config)
         return True
+
+
+class CoteachingTrainable(EpochTrainable):
+    """A Co-teaching trial; config = ``TrialSettings.to_config()`` plus ``schedule`` (a family config)."""
+
+    CHECKPOINT_FILE = "coteaching.pt"
+
+    def build_run(self, config: dict[str, Any], device: torch.device) -> Any:
+        return build_run(TrialSettings.from_config(config), config["schedule"], device=device)

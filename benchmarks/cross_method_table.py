@@ -1,0 +1,188 @@
+"""Cross-method table (issue 7 item 5): plain training, LFM-DR, Co-teaching with its own
+schedule and Co-teaching with the best S2E schedule of the committed schedule-search comparison.
+
+Two settings on ``fashion-mnist-mini``: symmetric 40 % label noise, and a long tail with
+imbalance factor 100 (clean labels). Every method trains on the same data (one data seed; the
+clean meta set LFM-DR learns from is carved from the validation split, so no method trains on
+it) and runs in-process, one thread, no Ray. Reported: final-epoch clean test accuracy and the
+rarest class's test accuracy, mean ± std over the training seeds. Writes
+``cross_method_runs.csv`` (one row per run and network; ``seconds`` is the wall time of the run,
+so the two LFM-DR rows share one), ``cross_method_table.csv`` / ``.md`` and
+``cross_method_table.png`` to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from benchmarks._common import RESULTS, results_dir
+from raysearch.data import iterate_batches
+from raysearch.noisy import CoteachingConfig, CoteachingRun, NoiseSpec
+from raysearch.reweight import ReweightData
+from raysearch.reweight.settings import ReweightSettings, build_data, build_reweight_run
+from search_spaces.schedules import default_config, family_of
+
+SETTINGS = {
+    "symmetric 40%": {"imbalance": 1.0, "noise": "symmetric:0.4"},
+    "imbalance 100": {"imbalance": 100.0, "noise": "none"},
+}
+COMPARISON = RESULTS / "default_compare_trials.csv"
+
+
+def best_s2e_schedule(path: Path = COMPARISON) -> tuple[dict[str, Any], str]:
+    """The S2E searcher's trial with the highest (noisy) validation accuracy, and its id."""
+    trials = pd.read_csv(path)
+    s2e = trials[trials.searcher == "s2e"]
+    if s2e.empty:
+        raise ValueError(f"no trials of searcher 's2e' in {path}")
+    best = s2e.loc[s2e.val_acc.idxmax()]
+    prefix = "config/schedule/"
+    config = {k[len(prefix) :]: best[k] for k in trials.columns if k.startswith(prefix)}
+    config = {k: (float(v) if k != "family" else v) for k, v in config.items()}
+    return family_of(config).validate(config), str(best.trial_id)
+
+
+def rarest_class(data: ReweightData) -> int:
+    counts = data.train_class_counts()
+    return max(range(len(counts)), key=lambda c: (-counts[c], c))
+
+
+@torch.no_grad()
+def _correct(net: torch.nn.Module, data: ReweightData) -> torch.Tensor:
+    net.eval()
+    preds = [net(x).argmax(1) for x, _, _ in iterate_batches(data.noisy.test, 1000, shuffle=False)]
+    return (torch.cat(preds) == data.noisy.test.labels).float()
+
+
+def run_coteaching(
+    data: ReweightData, schedule: dict[str, Any], epochs: int, seed: int
+) -> dict[str, Any]:
+    """Co-teaching with ``schedule``; accuracies averaged over its two networks."""
+    rates = family_of(schedule).values(schedule, epochs)
+    run = CoteachingRun(
+        data.noisy, family_of(schedule).schedule(schedule, epochs), CoteachingConfig(epochs=epochs),
+        model="mlp", seed=seed,
+    )  # fmt: skip
+    while not run.finished:
+        run.train_epoch()
+    correct = torch.stack([_correct(net, data) for net in run.nets]).mean(0)
+    rare = data.noisy.test.labels == rarest_class(data)
+    return {
+        "test_acc": float(correct.mean()),
+        "rare_class_acc": float(correct[rare].mean()),
+        "keep_rate_first": float(rates[0]),
+        "keep_rate_last": float(rates[-1]),
+    }
+
+
+def run_reweight(base: ReweightSettings, method: str, seed: int) -> list[dict[str, Any]]:
+    run = build_reweight_run(
+        ReweightSettings(**{**base.to_config(), "method": method, "seed": seed})
+    )
+    while not run.finished:
+        metrics = run.train_epoch()
+    if method == "none":
+        return [{"method": "plain", "test_acc": metrics.test_acc,
+                 "rare_class_acc": metrics.rare_class_acc}]  # fmt: skip
+    return [
+        {"method": "LFM-DR (W1, B-weighted)", "test_acc": metrics.test_acc,
+         "rare_class_acc": metrics.rare_class_acc,
+         "rare_class_mean_b": metrics.rare_class_mean_weight},
+        {"method": "LFM-DR (W2, a-weighted)", "test_acc": metrics.test_acc_w2,
+         "rare_class_acc": metrics.rare_class_acc_w2},
+    ]  # fmt: skip
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    stats = runs.groupby(["setting", "method"], sort=False)[["test_acc", "rare_class_acc"]]
+    mean, std = stats.mean(), stats.std(ddof=0)
+    table = pd.DataFrame(index=mean.index)
+    for column in ("test_acc", "rare_class_acc"):
+        table[column] = [
+            f"{m:.4f} ± {s:.4f}" for m, s in zip(mean[column], std[column], strict=True)
+        ]
+        table[f"{column}_mean"], table[f"{column}_std"] = mean[column], std[column]
+    table["seeds"] = stats.size()
+    return table.reset_index()
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += [
+        "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(table: pd.DataFrame, path: Path, title: str) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    settings = list(dict.fromkeys(table.setting))
+    methods = list(dict.fromkeys(table.method))
+    width = 0.8 / len(methods)
+    for ax, column, label in zip(axes, ("test_acc", "rare_class_acc"),
+                                 ("clean test accuracy", "rarest-class test accuracy"), strict=True):  # fmt: skip
+        for k, method in enumerate(methods):
+            rows = table[table.method == method].set_index("setting").reindex(settings)
+            xs = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(settings))]
+            ax.bar(xs, rows[f"{column}_mean"], width, yerr=rows[f"{column}_std"], label=method)
+        ax.set_xticks(range(len(settings)), settings)
+        ax.set_ylabel(label)
+        ax.set_ylim(0, 1)
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    s2e_schedule, s2e_trial = best_s2e_schedule()
+    rows: list[dict[str, Any]] = []
+    for setting, options in SETTINGS.items():
+        base = ReweightSettings(epochs=args.epochs, **options)
+        data = build_data(base)
+        rate = NoiseSpec.parse(base.noise).rate
+        schedules = {
+            "Co-teaching (its schedule)": default_config("coteaching", noise_rate=rate),
+            f"Co-teaching (best S2E, trial {s2e_trial})": s2e_schedule,
+        }
+        for seed in range(args.seeds):
+            for method in ("none", "lfm"):
+                start = time.perf_counter()
+                for row in run_reweight(base, method, seed):
+                    rows.append({"setting": setting, "seed": seed, **row,
+                                 "seconds": time.perf_counter() - start})  # fmt: skip
+            for name, schedule in schedules.items():
+                start = time.perf_counter()
+                row = run_coteaching(data, schedule, args.epochs, seed)
+                rows.append({"setting": setting, "seed": seed, "method": name, **row,
+                             "seconds": time.perf_counter() - start})  # fmt: skip
+            print(f"{setting} seed {seed} done", flush=True)
+    runs = pd.DataFrame(rows)
+    out = results_dir(args.out)
+    runs.to_csv(out / "cross_method_runs.csv", index=False)
+    table = summarize(runs)
+    table.to_csv(out / "cross_method_table.csv", index=False)
+    shown = table[["setting", "method", "test_acc", "rare_class_acc", "seeds"]]
+    (out / "cross_method_table.md").write_text(markdown(shown))
+    plot(table, out / "cross_method_table.png",
+         f"fashion-mnist-mini, MLP, {args.epochs} epochs, {args.seeds} seeds")  # fmt: skip
+    print(shown.to_string(index=False))
+    print(f"best S2E schedule (trial {s2e_trial}): {s2e_schedule}")
+    print(f"written: {out / 'cross_method_table.csv'} and .md, .png, cross_method_runs.csv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# A two-node Ray cluster on this one machine, for debugging launch.py, `ray job submit` and the
+# fault-tolerance tests against a real multi-node Ray.
+#
+#   launchers/local-cluster.sh up       start the head and one worker node (1 CPU each)
+#   launchers/local-cluster.sh status   show the nodes and the address to use
+#   launchers/local-cluster.sh down     stop both nodes (only the processes this script started)
+#
+# Each node is a `ray start --block` in its own process group (pid = group id, kept in
+# $RS_CLUSTER_DIR/{head,worker}.pid); `down` signals those two groups only, so other Ray
+# instances on the machine (`ray.init()` of tests, other users) are left alone. Never `ray stop`.
+# The nodes use their own temp dir ($RS_TEMP_DIR), so a plain `ray.init()` elsewhere does not
+# attach to this cluster; connect with RAY_ADDRESS=127.0.0.1:$RS_HEAD_PORT (not "auto", which
+# may pick any Ray running on the machine).
+#
+# Ports (override with the environment variables in brackets):
+#   head GCS / Ray address            6390   [RS_HEAD_PORT]
+#   dashboard + job API (http)        8266   [RS_DASHBOARD_PORT]  (needs `pip install "ray[default]"`)
+#   head:   node manager +1, object manager +2, runtime-env agent +3, dashboard agent grpc +4,
+#           metrics +5, dashboard agent http +6          (offsets from RS_HEAD_PORT: 6391-6396)
+#   worker: the same at +11..+16                                                     (6401-6406)
+#   worker processes: Ray's free ports in 10002-19999
+# Other settings: RS_NUM_CPUS (CPUs per node, 1), RS_CLUSTER_DIR (/tmp/raysearch-cluster: pid
+# files and logs), RS_TEMP_DIR (/tmp/raysearch-ray: Ray's session folders), RAY (the `ray`
+# executable; default: the repository's .venv/bin/ray if present, else `ray` on PATH).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+RAY="${RAY:-$([ -x "$ROOT/.venv/bin/ray" ] && echo "$ROOT/.venv/bin/ray" || echo ray)}"
+PYTHON="$(dirname "$(command -v "$RAY")")/python"
+# `python` in `ray job submit ... -- python launchers/launch.py` is the nodes' venv python
+export PATH="$(dirname "$(command -v "$RAY")"):$PATH"
+HEAD_PORT="${RS_HEAD_PORT:-6390}"
+DASHBOARD_PORT="${RS_DASHBOARD_PORT:-8266}"
+NUM_CPUS="${RS_NUM_CPUS:-1}"
+CLUSTER_DIR="${RS_CLUSTER_DIR:-/tmp/raysearch-cluster}"
+TEMP_DIR="${RS_TEMP_DIR:-/tmp/raysearch-ray}"
+ADDRESS="127.0.0.1:$HEAD_PORT"
+# a loopback-only debugging cluster: no token authentication (Ray >= 2.5x enables it by default),
+# so drivers, tests and `ray job submit` connect with the address alone
+export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
+
+node_ports() {  # $1 = first port of the node's block of six
+  echo "--node-manager-port $1 --object-manager-port $(($1 + 1))" \
+    "--runtime-env-agent-port $(($1 + 2)) --dashboard-agent-grpc-port $(($1 + 3))" \
+    "--metrics-export-port $(($1 + 4)) --dashboard-agent-listen-port $(($1 + 5))"
+}
+
+running() {  # $1 = node name; true if its process group is alive
+  [ -f "$CLUSTER_DIR/$1.pid" ] && kill -0 "$(cat "$CLUSTER_DIR/$1.pid")" 2>/dev/null
+}
+
+start_node() {  # $1 = node name, rest = `ray start` arguments
+  local name="$1"
+  shift
+  # shellcheck disable=SC2086
+  setsid "$RAY" start --block --disable-usage-stats --temp-dir "$TEMP_DIR" --num-cpus "$NUM_CPUS" \
+    --num-gpus 0 --node-ip-address 127.0.0.1 "$@" >"$CLUSTER_DIR/$name.log" 2>&1 &
+  echo $! >"$CLUSTER_DIR/$name.pid"
+}
+
+alive_nodes() {
+  "$PYTHON" - "$ADDRESS" <<'EOF' 2>/dev/null || echo 0
+import sys
+from ray._raylet import GcsClient
+from ray.core.generated import gcs_pb2
+nodes = GcsClient(address=sys.argv[1]).get_all_node_info(timeout=5).values()
+print(sum(n.state == gcs_pb2.GcsNodeInfo.ALIVE for n in nodes))
+EOF
+}
+
+wait_nodes() {  # $1 = number of alive nodes to wait for
+  for _ in $(seq 1 90); do
+    running head || break
+    [ "$(alive_nodes)" -ge "$1" ] && return 0
+    sleep 1
+  done
+  echo "local-cluster: timed out waiting for $1 node(s); logs in $CLUSTER_DIR" >&2
+  return 1
+}
+
+up() {
+  if running head || running worker; then
+    echo "local-cluster: already running (launchers/local-cluster.sh status)" >&2
+    return 1
+  fi
+  mkdir -p "$CLUSTER_DIR" "$TEMP_DIR"
+  local dashboard=false
+  "$PYTHON" -c "import aiohttp, aiohttp_cors, opencensus" 2>/dev/null && dashboard=true
+  # shellcheck disable=SC2046
+  start_node head --head --port "$HEAD_PORT" \
+    --include-dashboard "$dashboard" --dashboard-host 127.0.0.1 --dashboard-port "$DASHBOARD_PORT" \
+    $(node_ports $((HEAD_PORT + 1)))
+  wait_nodes 1
+  # shellcheck disable=SC2046
+  start_node worker --address "$ADDRESS" $(node_ports $((HEAD_PORT + 11)))
+  wait_nodes 2
+  echo "local-cluster: up, 2 nodes x $NUM_CPUS CPU"
+  echo "  export RAY_ADDRESS=$ADDRESS"
+  if [ "$dashboard" = true ]; then
+    echo "  dashboard / jobs: http://127.0.0.1:$DASHBOARD_PORT"
+  else
+    echo "  no dashboard (pip install \"ray[default]\" for it and for ray job submit)"
+  fi
+}
+
+stop_node() {  # $1 = node name: SIGTERM its process group, SIGKILL what is left after 15 s
+  local pid
+  running "$1" || { rm -f "$CLUSTER_DIR/$1.pid"; return 0; }
+  pid="$(cat "$CLUSTER_DIR/$1.pid")"
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq 1 15); do
+    kill -0 -- "-$pid" 2>/dev/null || break
+    sleep 1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$CLUSTER_DIR/$1.pid"
+}
+
+down() {
+  stop_node worker
+  stop_node head
+  echo "local-cluster: down"
+}
+
+status() {
+  for name in head worker; do
+    if running "$name"; then
+      echo "$name: running (process group $(cat "$CLUSTER_DIR/$name.pid"))"
+    else
+      echo "$name: stopped"
+    fi
+  done
+  if running head; then
+    echo "alive nodes: $(alive_nodes); RAY_ADDRESS=$ADDRESS; dashboard http://127.0.0.1:$DASHBOARD_PORT"
+  fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *)
+    echo "usage: $0 up|down|status" >&2
+    exit 2
+    ;;
+esac

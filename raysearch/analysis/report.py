@@ -1,0 +1,126 @@
+"""The standard report of any results folder: CSVs, plots and a Markdown summary.
+
+Schedule searches (``compare``/``tune``): best-so-far vs budget, R(t) of the top schedules,
+accuracy per epoch, and the summary of :func:`compare_report.summary_table`. NAS searches:
+accuracy per epoch. NAS comparisons: test accuracy vs search time and a per-method summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from raysearch.analysis.compare_report import (  # noqa: E402
+    best_so_far,
+    markdown_table,
+    plot_best_so_far,
+    schedule_config,
+    summary_table,
+)
+from raysearch.analysis.experiment_frame import final_rows  # noqa: E402
+from raysearch.analysis.nas_report import (  # noqa: E402
+    nas_summary_table,
+    plot_accuracy_vs_search_time,
+)
+from search_spaces.schedules import get_family  # noqa: E402
+
+TOP_SCHEDULES = 5
+
+
+def full_epochs(final: pd.DataFrame) -> int:
+    """E of a schedule search: the trials' configured epochs, else the most any trial trained."""
+    if "config/epochs" in final and final["config/epochs"].notna().any():
+        return int(final["config/epochs"].max())
+    return int(final["epochs_trained"].max())
+
+
+def top_schedules(final: pd.DataFrame, epochs: int, k: int = TOP_SCHEDULES) -> pd.DataFrame:
+    """The ``k`` full-length trials with the highest validation accuracy, best first."""
+    full = final[(final["epochs_trained"] >= epochs) & final["val_acc"].notna()]
+    return full.sort_values("val_acc", ascending=False).head(k)
+
+
+def plot_top_schedules(top: pd.DataFrame, epochs: int, path: Path) -> None:
+    """R(t) = ``get_family(family).schedule(config, E)(t)`` of each top trial."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for _, row in top.iterrows():
+        config = schedule_config(row)
+        keep = get_family(config["family"]).schedule(config, epochs)
+        label = f"{row['searcher']} seed {row['seed']}: val_acc {row['val_acc']:.3f}"
+        ax.plot(range(epochs), [keep(t) for t in range(epochs)], label=label)
+    ax.set(xlabel="epoch t", ylabel="R(t): fraction of the batch kept", ylim=(-0.02, 1.02))
+    ax.set_title(f"top {len(top)} schedules by validation accuracy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_accuracy_per_epoch(epochs: pd.DataFrame, metrics: list[str], path: Path) -> None:
+    """Mean of each metric per epoch and searcher (a band from min to max over trials)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for searcher, group in epochs.groupby("searcher"):
+            stats = group.groupby("epoch")[metric].agg(["mean", "min", "max"])
+            ax.plot(stats.index, stats["mean"], marker=".", label=str(searcher))
+            ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15)
+        ax.set(xlabel="epoch", ylabel=metric)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _schedule_report(epochs: pd.DataFrame, final: pd.DataFrame, out: Path) -> list[Path]:
+    final = final.assign(seed=final["seed"].fillna(0))  # compare_report groups by seed
+    e = full_epochs(final)
+    written = [out / "best_so_far.png", out / "accuracy_per_epoch.png", out / "summary.md"]
+    plot_best_so_far(best_so_far(final, e), written[0])
+    metrics = [m for m in ("val_acc", "test_acc", "label_precision") if m in epochs]
+    plot_accuracy_per_epoch(epochs, metrics, written[1])
+    written[2].write_text(markdown_table(summary_table(final, e)))
+    top = top_schedules(final, e)
+    if not top.empty and "config/schedule/family" in top:
+        written.append(out / "schedules_top.png")
+        plot_top_schedules(top, e, written[-1])
+    return written
+
+
+def _nas_search_report(epochs: pd.DataFrame, out: Path) -> list[Path]:
+    metrics = [m for m in ("train_acc", "val_acc") if m in epochs]
+    plot_accuracy_per_epoch(epochs, metrics, out / "accuracy_per_epoch.png")
+    shown = [c for c in ("searcher", "epoch", *metrics, "arch_entropy", "genotype") if c in epochs]
+    last = epochs.sort_values("epoch").tail(1)[shown].set_index("searcher")
+    (out / "summary.md").write_text(markdown_table(last))
+    return [out / "accuracy_per_epoch.png", out / "summary.md"]
+
+
+def _nas_compare_report(final: pd.DataFrame, out: Path) -> list[Path]:
+    plot_accuracy_vs_search_time(final, out / "nas_acc_vs_search_time.png")
+    (out / "summary.md").write_text(markdown_table(nas_summary_table(final)))
+    return [out / "nas_acc_vs_search_time.png", out / "summary.md"]
+
+
+def write_report(frame: pd.DataFrame, out: str | Path) -> list[Path]:
+    """Write ``epochs.csv`` (long), ``trials.csv`` (final rows), plots and ``summary.md``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    final = final_rows(frame)
+    written = [out / "epochs.csv", out / "trials.csv"]
+    frame.to_csv(written[0], index=False)
+    final.to_csv(written[1], index=False)
+    kind = frame.attrs.get("kind")
+    if kind in ("compare", "tune"):
+        written += _schedule_report(frame, final, out)
+    elif kind == "nas-search":
+        written += _nas_search_report(frame, out)
+    elif kind == "nas-compare":
+        written += _nas_compare_report(final, out)
+    else:
+        raise ValueError(f"unknown experiment kind {kind!r}; load the frame with load_experiment")
+    return written

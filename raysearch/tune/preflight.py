@@ -1,0 +1,132 @@
+"""Checks a driver runs before starting Ray: data files, the Ray address, resumable state.
+
+Each fails in seconds with a message naming the bad input, instead of a trial failing on a
+worker or ``ray.init`` retrying an unreachable address for minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+
+from raysearch.data import check_dataset_files
+from raysearch.noisy.settings import TrialSettings
+
+CONNECT_TIMEOUT_S = 5.0
+_LOCAL_ADDRESSES = ("", "auto", "local")
+
+
+def check_ray_address(address: str | None, *, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """``ConnectionError`` if ``HOST:PORT`` (or ``ray://HOST:PORT``) accepts no TCP connection.
+
+    ``None`` falls back to ``RAY_ADDRESS`` as ``ray.init`` does; ``auto``/``local`` are left
+    to Ray, which reports a missing cluster itself.
+    """
+    address = address if address is not None else os.environ.get("RAY_ADDRESS", "")
+    if address in _LOCAL_ADDRESSES:
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ConnectionError(
+            f"cannot reach the Ray cluster at {address!r} ({error}); start one with "
+            "`ray start --head` (or launchers/local-cluster.sh up), or leave --address out "
+            "to start a local Ray"
+        ) from None
+
+
+def init_ray(address: str | None) -> None:
+    """Check ``address``, then connect to it (or start a local Ray) unless Ray is up already."""
+    if not ray.is_initialized():
+        check_ray_address(address)
+        ray.init(address=address, include_dashboard=False, configure_logging=False)
+
+
+def check_trial_inputs(settings: TrialSettings, address: str | None) -> None:
+    """The data files exist where trials will look (skipped for a remote ``ray://`` driver)."""
+    if not (address or "").startswith("ray://"):
+        check_dataset_files(settings.dataset, root=settings.data_root, download=settings.download)
+
+
+def _latest(paths: list[Path]) -> list[Path]:
+    return sorted(paths)[-1:]
+
+
+def _check_file(path: Path, out: Path) -> None:
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".pkl":
+            raw = path.read_bytes()
+            try:
+                json.loads(raw)  # the S2E searcher saves its state as JSON
+            except ValueError:
+                pickle.loads(raw)
+        else:
+            torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - any failure to read means a corrupted file
+        raise ValueError(
+            f"corrupted checkpoint file {path} ({type(error).__name__}: {error}); nothing in "
+            f"{out} was changed or deleted. Restore that file, or move its experiment folder "
+            "away to run that experiment again"
+        ) from None
+
+
+def _json_field(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def restored_checkpoints(experiment: Path, state_file: Path) -> list[Path]:
+    """The checkpoint folder ``Tuner.restore`` resumes each unfinished trial from: the latest one
+    recorded in the experiment state (a newer, half-written folder of a killed run is ignored).
+    Paths are taken relative to ``experiment``, so a moved results folder is read correctly."""
+    folders = []
+    for trial_json, metadata_json in _json_field(json.loads(state_file.read_text()))["trial_data"]:
+        if _json_field(trial_json).get("status") == "TERMINATED":
+            continue
+        manager = _json_field(metadata_json).get("checkpoint_manager")
+        if isinstance(manager, dict) and "value" in manager:  # Tune's cloudpickle fallback
+            manager = pickle.loads(bytes.fromhex(manager["value"]))
+        result = getattr(manager, "latest_checkpoint_result", None)
+        path = getattr(getattr(result, "checkpoint", None), "path", None)
+        if path:
+            folders.append(experiment / Path(path).parent.name / Path(path).name)
+    return folders
+
+
+def check_resumable(out: str | Path) -> None:
+    """Read every file ``Tuner.restore`` reads in the unfinished experiments of a
+    ``raysearch compare`` folder: ``tuner.pkl``, the newest experiment and searcher states and
+    the checkpoint each unfinished trial resumes from. ``ValueError`` naming the first
+    corrupted one, before Ray starts and without touching anything."""
+    out = Path(out)
+    for experiment in sorted((out / "tune").glob("*-seed*")):
+        if (experiment / "DONE").exists() or not (experiment / "tuner.pkl").exists():
+            continue
+        states = _latest(list(experiment.glob("experiment_state-*.json")))
+        files = [experiment / "tuner.pkl", *states]
+        files += _latest(list(experiment.glob("searcher-state-*.pkl")))
+        for path in files:
+            _check_file(path, out)
+        for state in states:
+            try:
+                folders = restored_checkpoints(experiment, state)
+            except (KeyError, TypeError, ValueError, pickle.UnpicklingError) as error:
+                raise ValueError(f"corrupted experiment state {state} ({error}); nothing in "
+                                 f"{out} was changed or deleted") from None  # fmt: skip
+            for folder in folders:
+                if not folder.is_dir():
+                    raise ValueError(f"missing checkpoint folder {folder}, recorded in {state}; "
+                                     f"nothing in {out} was changed or deleted")  # fmt: skip
+                for path in sorted(folder.glob("*.pt")):
+                    _check_file(path, out)

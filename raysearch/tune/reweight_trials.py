@@ -1,0 +1,62 @@
+"""Run one reweighting trial per training seed on Ray Tune (actor reuse) and collect them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import ray
+from ray import tune
+
+from raysearch.reweight.settings import ReweightSettings
+from raysearch.tune.reweight_trainable import ReweightTrainable
+
+FINAL_COLUMNS = [
+    "seed", "epoch", "val_acc", "test_acc", "rare_class_acc", "test_acc_w2", "rare_class_acc_w2",
+]  # fmt: skip
+
+
+def run_reweight_trials(
+    settings: ReweightSettings,
+    seeds: list[int],
+    *,
+    storage_path: str | Path,
+    address: str | None = None,
+    cpus_per_trial: int = 1,
+) -> pd.DataFrame:
+    """Train ``settings`` once per seed as Tune trials; one row per seed with the final metrics
+    (and every ``class_acc/<c>`` column)."""
+    if not seeds:
+        raise ValueError("seeds must name at least one training seed")
+    storage = Path(storage_path).expanduser().resolve()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, configure_logging=False)
+    tuner = tune.Tuner(
+        tune.with_resources(ReweightTrainable, {"cpu": cpus_per_trial}),
+        param_space={**settings.to_config(), "seed": tune.grid_search(list(seeds))},
+        tune_config=tune.TuneConfig(reuse_actors=True, metric="val_acc", mode="max"),
+        run_config=tune.RunConfig(
+            name=f"reweight-{settings.method}",
+            storage_path=str(storage),
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=1),
+        ),
+    )
+    grid = tuner.fit()
+    if grid.errors:
+        raise RuntimeError(f"{len(grid.errors)} reweighting trial(s) failed: {grid.errors[0]}")
+    rows = []
+    for result in (grid[i] for i in range(len(grid))):
+        if result.metrics_dataframe is None or result.config is None:
+            raise RuntimeError(f"reweighting trial in {result.path} reported nothing")
+        last = result.metrics_dataframe.iloc[-1]
+        row = {"seed": result.config["seed"]}
+        row.update(
+            {k: last[k] for k in last.index if k in FINAL_COLUMNS or k.startswith("class_acc/")}
+        )
+        rows.append(row)
+    frame = pd.DataFrame(rows).sort_values("seed").reset_index(drop=True)
+    return frame[
+        [c for c in FINAL_COLUMNS if c in frame]
+        + sorted(c for c in frame if c.startswith("class_acc/"))
+    ]

@@ -1,0 +1,173 @@
+"""Every bad input of the issue's table: exit code 2 and a message naming it, before Ray starts.
+
+``ray.init`` is replaced by a function that fails the test, so each case also proves that the
+error comes before any Ray work.
+"""
+
+import importlib.util
+import json
+import pickle
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import ray
+import torch
+
+from raysearch.cli import main
+from raysearch.tune.preflight import check_ray_address, check_resumable
+
+LAUNCH = Path(__file__).resolve().parents[2] / "launchers" / "launch.py"
+
+
+@pytest.fixture(autouse=True)
+def no_ray(monkeypatch):
+    def fail(*args, **kwargs):
+        pytest.fail("ray.init was called: the error came after Ray work started")
+
+    monkeypatch.setattr(ray, "init", fail)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["compare", "--dataset", "imagenet"], "unknown dataset 'imagenet'; registered datasets: fashion-mnist-mini"),
+        (["trial", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["compare", "--searchers", "s2e,nope"], "unknown or unavailable searcher(s) ['nope']; registered: s2e"),
+        (["compare", "--noise", "symmetric:1.5"], "noise rate must be in [0, 1), got 1.5 in 'symmetric:1.5'"),
+        (["compare", "--noise", "foo:0.2"], "bad noise spec 'foo:0.2'; expected 'none' or KIND:RATE"),
+        (["trial", "--schedule", '{"family": "coteaching", "tau": 1.5, "t_k": 10, "c": 1}'],
+         "parameter 'tau' must be a number in [0.0, 1.0], got 1.5"),
+        (["trial", "--schedule", "nope"], "--schedule 'nope' is neither a family"),
+        (["compare", "--dataset", "cifar10", "--data-root", "/nonexistent"],
+         "dataset 'cifar10' not found; looked in /nonexistent/cifar-10-batches-py"),
+        (["trial", "--dataset", "fashion-mnist", "--data-root", "/nonexistent"],
+         "dataset 'fashion-mnist' not found; looked in /nonexistent,"),
+        (["compare", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+        (["trial", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+    ],
+)  # fmt: skip
+def test_bad_trial_and_compare_input_exits_2_naming_it(argv, expected, tmp_path, capsys):
+    error = _error(capsys, [*argv, "--out", str(tmp_path / "out")])
+    assert error.startswith("raysearch: error: ") and expected in error
+    assert not (tmp_path / "out").exists()  # nothing written for a run that cannot start
+
+
+def test_unknown_nas_method_names_the_known_ones(tmp_path, capsys):
+    error = _error(capsys, ["nas", "search", "--method", "nope", "--out", str(tmp_path)])
+    assert "unknown NAS method 'nope'; known: [" in error and "'darts'" in error
+
+
+def _launch():
+    spec = importlib.util.spec_from_file_location("launch", LAUNCH)
+    assert spec is not None and spec.loader is not None
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)
+    return launch
+
+
+def test_unknown_preset_lists_the_presets(capsys):
+    assert _launch().main(["--preset", "nope"]) == 2
+    error = capsys.readouterr().err
+    assert "unknown preset 'nope'; presets in" in error and "smoke" in error
+
+
+def test_launch_with_an_unreachable_address_fails_fast(tmp_path, capsys):
+    argv = ["--smoke-test", "--address", "127.0.0.1:1", "--out", str(tmp_path / "out")]
+    assert _launch().main(argv) == 2
+    assert "cannot reach the Ray cluster at '127.0.0.1:1'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ray_address_check_reads_ray_address_and_rejects_malformed(monkeypatch):
+    check_ray_address("auto")  # left to Ray
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a reachable address passes
+        check_ray_address(f"127.0.0.1:{server.getsockname()[1]}")
+    with pytest.raises(ValueError, match="'nohostport' is not HOST:PORT"):
+        check_ray_address("nohostport")
+    monkeypatch.setenv("RAY_ADDRESS", "ray://127.0.0.1:1")
+    with pytest.raises(ConnectionError, match="ray://127.0.0.1:1"):
+        check_ray_address(None)
+
+
+def _trial_state(status: str, checkpoint: Path) -> list[str]:
+    """One ``trial_data`` entry of Tune's experiment state (checkpoint manager cloudpickled)."""
+    manager = SimpleNamespace(
+        latest_checkpoint_result=SimpleNamespace(checkpoint=SimpleNamespace(path=str(checkpoint)))
+    )
+    metadata = {"checkpoint_manager": {"_type": "CLOUDPICKLE_FALLBACK",
+                                       "value": pickle.dumps(manager).hex()}}  # fmt: skip
+    return [json.dumps({"status": status}), json.dumps(metadata)]
+
+
+@pytest.fixture
+def interrupted(tmp_path):
+    """A ``raysearch compare`` folder as a killed driver leaves it: trial_a was running (its
+    state records checkpoint 2), trial_b had finished."""
+    experiment = tmp_path / "tune" / "s2e-seed0"
+    for trial in ("trial_a", "trial_b"):
+        for epoch in (1, 2):
+            folder = experiment / trial / f"checkpoint_00000{epoch}"
+            folder.mkdir(parents=True)
+            torch.save({"epoch": epoch}, folder / "coteaching.pt")
+        (experiment / trial / "params.json").write_text(json.dumps({"epochs": 3}))
+        (experiment / trial / "result.json").write_text(json.dumps({"epoch": 1, "val_acc": 0.3}))
+    state = {"trial_data": [_trial_state("RUNNING", experiment / "trial_a" / "checkpoint_000002"),
+                            _trial_state("TERMINATED", experiment / "trial_b" / "checkpoint_000002")]}  # fmt: skip
+    (experiment / "tuner.pkl").write_bytes(pickle.dumps({"_tune_config": None}))
+    (experiment / "experiment_state-2026.json").write_text(json.dumps(state))
+    (experiment / "searcher-state-2026.pkl").write_text(json.dumps({"version": 1}))
+    return tmp_path
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_resume_check_reads_only_what_tune_restores(interrupted):
+    experiment = interrupted / "tune" / "s2e-seed0"
+    check_resumable(interrupted)
+    _truncate(experiment / "trial_a" / "checkpoint_000001" / "coteaching.pt")
+    _truncate(experiment / "trial_b" / "checkpoint_000002" / "coteaching.pt")
+    (experiment / "trial_a" / "checkpoint_000003").mkdir()  # half-written by the killed run
+    (experiment / "trial_a" / "checkpoint_000003" / "coteaching.pt").write_bytes(b"PK\x03")
+    check_resumable(interrupted)  # older, finished-trial and unrecorded checkpoints are not read
+    (experiment / "tuner.pkl").write_bytes(b"garbage")
+    (experiment / "DONE").write_text("{}")
+    check_resumable(interrupted)  # a finished experiment is skipped, never restored
+
+
+def test_a_recorded_checkpoint_folder_that_is_gone_is_named(interrupted):
+    folder = interrupted / "tune" / "s2e-seed0" / "trial_a" / "checkpoint_000002"
+    (folder / "coteaching.pt").unlink()
+    folder.rmdir()
+    with pytest.raises(ValueError, match=f"missing checkpoint folder {folder}, recorded in"):
+        check_resumable(interrupted)
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    ["trial_a/checkpoint_000002/coteaching.pt", "tuner.pkl", "experiment_state-2026.json"],
+)
+def test_corrupted_checkpoint_on_resume_names_the_file_and_deletes_nothing(
+    corrupt, interrupted, capsys
+):
+    path = interrupted / "tune" / "s2e-seed0" / corrupt
+    _truncate(path)
+    before = _snapshot(interrupted)
+    error = _error(capsys, ["compare", "--searchers", "s2e", "--seeds", "1", "--resume",
+                            "--out", str(interrupted)])  # fmt: skip
+    assert f"corrupted checkpoint file {path} (" in error
+    assert f"nothing in {interrupted} was changed or deleted" in error
+    assert _snapshot(interrupted) == before

@@ -1,0 +1,126 @@
+"""``raysearch nas compare`` without Ray: joins, resumability bookkeeping, table and figure."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.image
+import pandas as pd
+import pytest
+
+from raysearch.nas.evaluation import EvalBudget
+from raysearch.tune.nas_compare import (
+    COLUMNS,
+    NasCompareSettings,
+    _finished_pairs,
+    check_methods,
+    compare_frame,
+    write_report,
+)
+from raysearch.tune.nas_search import SearchSettings
+
+
+def _search(method: str, seed: int, genotype: str | None, t: float, error=None) -> dict:
+    return {"method": method, "seed": seed, "search_time_s": t, "search_wall_s": t + 20,
+            "genotype": genotype, "cell_genotypes": None, "error": error}  # fmt: skip
+
+
+SEARCHES = [
+    _search("darts", 0, "G1", 10.0),
+    _search("darts", 1, "G2", 14.0),
+    _search("xnas", 0, "G1", 6.0),  # same genotype as darts seed 0: one evaluation serves both
+    _search("xnas", 1, None, math.nan, error="search: boom"),
+]
+EVALS = pd.DataFrame(
+    {
+        "genotype_name": ["a", "b", "b"],
+        "genotype": ["G1", "G2", "G2"],
+        "seed": [0, 1, 1],
+        "params_m": [0.10, 0.20, 0.20],
+        "test_acc": [0.80, math.nan, 0.70],
+        "wall_time_s": [30.0, 1.0, 40.0],
+        "error": [None, "crash", None],
+    }
+)
+
+
+def test_check_methods_lists_known_names() -> None:
+    with pytest.raises(KeyError, match="darts-1st"):
+        check_methods(["darts", "nope"])
+    with pytest.raises(ValueError, match="repeat"):
+        check_methods(["darts", "darts"])
+    with pytest.raises(ValueError, match="no methods"):
+        check_methods([])
+
+
+def test_settings_validate_and_pass_base_to_wrappers_only() -> None:
+    template = SearchSettings(method="lease", base="darts-1st")
+    s = NasCompareSettings(methods=("darts", "lease"), seeds=(0, 1), search=template,
+                           budget=EvalBudget())  # fmt: skip
+    darts = s.search_settings("darts", 1)
+    assert (darts.method, darts.seed, darts.base) == ("darts", 1, None)
+    assert s.search_settings("lease", 0).base == "darts-1st"
+    with pytest.raises(ValueError, match="lease"):
+        SearchSettings(method="darts", base="darts-1st")
+    with pytest.raises(ValueError, match="seeds"):
+        NasCompareSettings(methods=("darts",), seeds=(0, 0), search=template, budget=EvalBudget())
+    with pytest.raises(ValueError, match="seeds"):
+        NasCompareSettings(methods=("darts",), seeds=(-1,), search=template, budget=EvalBudget())
+    with pytest.raises(KeyError, match="asm"):
+        NasCompareSettings(methods=("dart",), seeds=(0,), search=template, budget=EvalBudget())
+
+
+def test_compare_frame_joins_search_and_evaluation() -> None:
+    frame = compare_frame(SEARCHES, EVALS)
+    assert list(frame.columns) == COLUMNS
+    assert len(frame) == 4
+    by = frame.set_index(["method", "seed"])
+    assert by.loc[("darts", 0), "test_acc"] == 0.80
+    assert by.loc[("xnas", 0), "test_acc"] == 0.80  # shared genotype and seed
+    assert by.loc[("darts", 1), "test_acc"] == 0.70  # the successful retry, not the crash
+    assert by.loc[("darts", 1), "eval_time_s"] == 40.0
+    assert by.loc[("xnas", 1), "error"] == "search: boom"
+    assert math.isnan(by.loc[("xnas", 1), "test_acc"])
+    assert by[["error"]].isna().sum().item() == 3
+
+
+def test_missing_evaluation_is_an_error_row() -> None:
+    frame = compare_frame(SEARCHES[:1], pd.DataFrame())
+    assert frame.loc[0, "error"] == "evaluate: no result"
+
+
+def test_finished_pairs_skip_failed_evaluations() -> None:
+    assert _finished_pairs(EVALS) == {("G1", 0), ("G2", 1)}
+    assert _finished_pairs(EVALS.iloc[:2]) == {("G1", 0)}
+    assert _finished_pairs(pd.DataFrame()) == set()
+
+
+def test_table_and_figure_from_a_synthetic_csv(tmp_path) -> None:
+    synthetic = pd.DataFrame(
+        {
+            "method": ["darts", "darts", "asm", "asm"],
+            "seed": [0, 1, 0, 1],
+            "search_time_s": [10.0, 14.0, 5.0, math.nan],
+            "search_wall_s": [30.0, 34.0, 25.0, math.nan],
+            "genotype": ["G1", "G2", "G3", None],
+            "params_m": [0.1, 0.3, 0.2, math.nan],
+            "test_acc": [0.8, 0.6, 0.75, math.nan],
+            "eval_time_s": [1.0, 1.0, 1.0, math.nan],
+            "error": [None, None, None, "search: boom"],
+        }
+    )
+    synthetic.to_csv(tmp_path / "in.csv", index=False)
+    frame = pd.read_csv(tmp_path / "in.csv")
+    table = write_report(frame, tmp_path)
+    assert list(table.index) == ["darts", "asm"]  # the order given, not sorted
+    std = pd.Series([0.8, 0.6]).std()
+    assert table.loc["darts", "test acc"] == f"0.7000 ± {std:.4f}"
+    assert table.loc["darts", "search time (s)"] == f"12.0 ± {pd.Series([10.0, 14.0]).std():.1f}"
+    assert table.loc["asm", "test acc"] == "0.7500"  # one finished seed: the value, no std
+    assert table.loc["asm", "seeds ok"] == "1/2"
+    md = (tmp_path / "nas_compare.md").read_text()
+    assert md.splitlines()[0].startswith("| method | search time (s)")
+    assert "| asm |" in md
+    assert pd.read_csv(tmp_path / "nas_compare.csv").shape == (4, len(COLUMNS))
+    image = matplotlib.image.imread(tmp_path / "nas_compare.png")
+    assert image.shape[0] > 100 and image.shape[1] > 100
