@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -161,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (KeyError, ValueError, FileNotFoundError, ConnectionError) as error:
+        if os.environ.get("RAYSEARCH_DEBUG"):  # the full traceback, e.g. for an error mid-run
+            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"raysearch: error: {message}", file=sys.stderr)
         return 2

@@ -23,7 +23,8 @@ def _search(args: argparse.Namespace) -> int:
 
     check_dataset_name(args.dataset)
     settings = SearchSettings(
-        method=args.method, base=args.base, dataset=args.dataset, epochs=args.epochs, C=args.C,
+        method=args.method, base=args.base, dataset=args.dataset,
+        data_root=_absolute(args.data_root), epochs=args.epochs, C=args.C,
         layers=args.layers, batch_size=args.batch_size, max_batches=args.max_batches,
         seed=args.seed,
     )  # fmt: skip
@@ -45,6 +46,11 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _absolute(path: str | None) -> str | None:
+    """Data paths made absolute on the driver (Ray workers run in other folders)."""
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
 def _check_ray_address() -> None:
     """Fail in seconds on an unreachable ``RAY_ADDRESS`` (launch.py passes ``--address`` so)."""
     from raysearch.tune.preflight import check_ray_address
@@ -56,6 +62,7 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``search`` and ``compare``: data, supernet size, budget, scaling."""
     parser.add_argument("--base", default=None, help="base method of a wrapper (lease, lfm)")
     parser.add_argument("--dataset", default="fashion-mnist-mini")
+    parser.add_argument("--data-root", default=None, help="folder holding the data set files")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="Ray Train workers per search")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0)
@@ -83,11 +90,13 @@ def _compare(args: argparse.Namespace) -> int:
     wrappers = [m for m in methods if takes_base(m)]
     search = SearchSettings(  # the template: the base (if any) is checked on a wrapper method
         method=wrappers[0] if args.base is not None and wrappers else methods[0],
-        base=args.base, dataset=args.dataset, epochs=args.epochs, C=args.C, layers=args.layers,
+        base=args.base, dataset=args.dataset, data_root=_absolute(args.data_root),
+        epochs=args.epochs, C=args.C, layers=args.layers,
         batch_size=args.batch_size, max_batches=args.max_batches,
     )  # fmt: skip
     budget = EvalBudget(
-        dataset=args.dataset, epochs=args.eval_epochs, C=args.eval_C, layers=args.eval_layers,
+        dataset=args.dataset, data_root=_absolute(args.data_root), epochs=args.eval_epochs,
+        C=args.eval_C, layers=args.eval_layers,
         batch_size=args.eval_batch_size, max_batches=args.eval_max_batches,
         workers=args.eval_workers, gpus_per_worker=args.gpus_per_worker,
         bn_recalibration_batches=args.eval_bn_recalibration_batches,
@@ -111,7 +120,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from raysearch.nas.evaluation import EvalBudget, plan_evaluations
 
     budget = EvalBudget(
-        dataset=args.dataset, epochs=args.epochs, C=args.C, layers=args.layers,
+        dataset=args.dataset, data_root=_absolute(args.data_root), epochs=args.epochs, C=args.C,
+        layers=args.layers,
         batch_size=args.batch_size, max_batches=args.max_batches,
         auxiliary_weight=args.auxiliary_weight, drop_path_prob=args.drop_path_prob,
         cutout_length=args.cutout_length, lr=args.lr, workers=args.workers,
@@ -171,6 +181,7 @@ def add_nas_parser(commands: Any) -> None:
                           "file; repeat for several")  # fmt: skip
     evaluate.add_argument("--seeds", default="0", help="comma-separated seeds")
     evaluate.add_argument("--dataset", default="fashion-mnist-mini")
+    evaluate.add_argument("--data-root", default=None, help="folder holding the data set files")
     evaluate.add_argument("--epochs", type=int, default=1)
     evaluate.add_argument("--C", type=int, default=8)
     evaluate.add_argument("--layers", type=int, default=4)

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from raysearch.data import (
     DatasetSplits,
     ImageSplit,
+    check_dataset_files,
     check_dataset_name,
     iterate_batches,
     load_dataset,
@@ -62,6 +63,7 @@ class EvalBudget:
     DARTS recipe's knobs, and the Ray Train job's workers / GPUs per worker."""
 
     dataset: str = "fashion-mnist-mini"
+    data_root: str | None = None  # absolute; None: the data set's default location
     epochs: int = 1
     C: int = 8
     layers: int = 4
@@ -168,6 +170,7 @@ def plan_evaluations(
     genotypes: Sequence[str], seeds: Sequence[int], budget: EvalBudget
 ) -> list[EvalJob]:
     """Resolve every genotype and check it fits ``budget`` (no Ray): one job per pair."""
+    check_dataset_files(budget.dataset, root=budget.data_root)
     if not genotypes:
         raise ValueError("need at least one genotype")
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
@@ -224,10 +227,10 @@ def build_network(genotype: AnyGenotype, budget: EvalBudget, data: DatasetSplits
     )
 
 
-def load_eval_data(name: str) -> DatasetSplits:
+def load_eval_data(name: str, root: str | None = None) -> DatasetSplits:
     """The data set with its validation part folded back into training (DARTS evaluation
     trains on the whole training set and reports the test set)."""
-    data = load_dataset(name)
+    data = load_dataset(name, root=root)
     train = ImageSplit(
         torch.cat([data.train.images, data.val.images]),
         torch.cat([data.train.labels, data.val.labels]),
@@ -395,7 +398,13 @@ def run_evaluation(
     start = time.perf_counter()
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    run = Evaluation(genotype, seed, budget, data or load_eval_data(budget.dataset), device=device)
+    run = Evaluation(
+        genotype,
+        seed,
+        budget,
+        data or load_eval_data(budget.dataset, budget.data_root),
+        device=device,
+    )
     history = [run.train_epoch() for _ in range(budget.epochs)]
     correct, total = run.test_counts().tolist()
     return EvalResult(run.params_m, correct / total, time.perf_counter() - start, history)

@@ -184,7 +184,7 @@ def _train_loop(config: dict[str, Any]) -> None:
         genotype_from_text(job["genotype"]),
         job["seed"],
         budget,
-        load_eval_data(budget.dataset),
+        load_eval_data(budget.dataset, budget.data_root),
         device=get_device(),
         rank=rank,
         world_size=world,

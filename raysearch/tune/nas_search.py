@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from raysearch.data import ImageSplit, iterate_batches, load_dataset
+from raysearch.data import ImageSplit, check_dataset_files, iterate_batches, load_dataset
 from raysearch.nas.attention import AttentionNAS
 from raysearch.nas.methods import SupernetMethod, build_method, method_names, takes_base
 from raysearch.nas.search_split import alpha_digest, alpha_entropy, search_shards
@@ -41,6 +41,7 @@ class SearchSettings:
     method: str = "darts-1st"
     base: str | None = None
     dataset: str = "fashion-mnist-mini"
+    data_root: str | None = None  # absolute; None: the data set's default location
     epochs: int = 2
     C: int = 4
     layers: int = 2
@@ -104,7 +105,8 @@ def check_search(settings: SearchSettings, *, workers: int, gpus_per_worker: flo
     """Everything a worker will build, built once here (before Ray): bad scaling, a data set too
     small for the batch, an unknown ``base`` or method keyword raise now, naming the value."""
     scaling_kwargs(workers, gpus_per_worker)
-    data = load_dataset(settings.dataset, seed=settings.seed)
+    check_dataset_files(settings.dataset, root=settings.data_root)
+    data = load_dataset(settings.dataset, root=settings.data_root, seed=settings.seed)
     steps = steps_per_epoch(settings, len(data.train), workers)
     build_method(
         settings.method,
@@ -177,7 +179,7 @@ def train_loop(config: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = get_device()
     torch.manual_seed(s.seed)  # same initial architecture on every rank
-    data = load_dataset(s.dataset, seed=s.seed)
+    data = load_dataset(s.dataset, root=s.data_root, seed=s.seed)
     w_rows, a_rows = shard_rows(len(data.train), rank=rank, world_size=world, seed=s.seed)
     w_split, a_split = data.train.subset(w_rows), data.train.subset(a_rows)
     steps = steps_per_epoch(s, len(data.train), world)

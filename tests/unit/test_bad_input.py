@@ -79,6 +79,29 @@ def test_unknown_preset_lists_the_presets(capsys):
     assert "unknown preset 'nope'; presets in" in error and "smoke" in error
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["nas", "search", "--dataset", "cifar10", "--data-root", "/nonexistent"],
+        ["nas", "evaluate", "--genotype", "DARTS_V2", "--dataset", "cifar10",
+         "--data-root", "/nonexistent"],
+        ["nas", "compare", "--methods", "darts", "--dataset", "cifar10",
+         "--data-root", "/nonexistent"],
+    ],
+)  # fmt: skip
+def test_nas_commands_check_the_data_root_before_ray(argv, tmp_path, capsys):
+    error = _error(capsys, [*argv, "--out", str(tmp_path / "out")])
+    assert "dataset 'cifar10' not found; looked in /nonexistent/cifar-10-batches-py" in error
+
+
+@pytest.mark.parametrize("command", ["search", "evaluate", "compare"])
+def test_nas_commands_fail_fast_on_an_unreachable_ray_address(command, monkeypatch, capsys):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    extra = ["--genotype", "DARTS_V2"] if command == "evaluate" else []
+    error = _error(capsys, ["nas", command, *extra, "--out", "/tmp/raysearch-unreachable"])
+    assert "cannot reach the Ray cluster at '127.0.0.1:1'" in error
+
+
 def test_launch_with_an_unreachable_address_fails_fast(tmp_path, capsys):
     argv = ["--smoke-test", "--address", "127.0.0.1:1", "--out", str(tmp_path / "out")]
     assert _launch().main(argv) == 2
@@ -171,3 +194,9 @@ def test_corrupted_checkpoint_on_resume_names_the_file_and_deletes_nothing(
     assert f"corrupted checkpoint file {path} (" in error
     assert f"nothing in {interrupted} was changed or deleted" in error
     assert _snapshot(interrupted) == before
+
+
+def test_raysearch_debug_shows_the_traceback_instead(monkeypatch):
+    monkeypatch.setenv("RAYSEARCH_DEBUG", "1")
+    with pytest.raises(KeyError, match="unknown dataset 'imagenet'"):
+        main(["trial", "--dataset", "imagenet"])
