@@ -19,7 +19,19 @@ from pathlib import Path
 from raysearch.cli import main as raysearch_main
 from raysearch.presets import Preset, load_preset, preset_names
 
-PRESETS = Path(__file__).resolve().parent / "presets"
+
+def _presets_dir() -> Path:
+    """Beside this file, else in the raysearch checkout (``ray submit`` copies launch.py alone
+    to the head node, where the package is installed with ``pip install -e``)."""
+    here = Path(__file__).resolve().parent / "presets"
+    if here.is_dir():
+        return here
+    import raysearch
+
+    return Path(raysearch.__file__).resolve().parents[1] / "launchers" / "presets"
+
+
+PRESETS = _presets_dir()
 DEFAULT_PRESET, SMOKE_PRESET = "small-s2e", "smoke"
 
 

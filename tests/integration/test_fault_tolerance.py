@@ -19,7 +19,9 @@ import pytest
 
 from raysearch.analysis.experiments import load_compare_dir
 
-pytestmark = pytest.mark.slow
+# first in the session: after another module's ray.init in this process, trial actors this
+# process starts on the external cluster die before running (seen with Ray 2.60; not isolated)
+pytestmark = [pytest.mark.slow, pytest.mark.fresh_ray_process]
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "launchers" / "local-cluster.sh"
 PORT = 6490  # not the script's default, so a debugging cluster can stay up beside the tests

@@ -46,3 +46,11 @@ def test_the_commented_on_premise_alternative_validates():
     prepared = prepare_config(config)
     validate_config(prepared)
     assert prepared["provider"]["worker_ips"] == ["10.0.0.11"]
+
+
+def test_the_loopback_on_premise_config_validates():
+    config = yaml.safe_load((CLUSTER_YAML.parent / "cluster-local.yaml").read_text())
+    prepared = prepare_config(copy.deepcopy(config))
+    validate_config(prepared)
+    assert prepared["provider"] == {"type": "local", "head_ip": "127.0.0.1", "worker_ips": []}
+    assert "ray stop" not in "\n".join(config["head_start_ray_commands"])  # shared machine
