@@ -25,8 +25,8 @@ def test_setup_installs_pinned_torch_and_the_checkout():
     config = _config()
     setup = "\n".join(config["setup_commands"])
     assert "torch==2.14.1" in setup and "torchvision==0.29.1" in setup
-    assert "pip install -q -e ~/raysearch" in setup
-    assert config["file_mounts"]["~/raysearch"] == "." and "~/data" in config["file_mounts"]
+    assert "pip install -q -e \"$HOME/raysearch-checkout[bo]\"" in setup
+    assert config["file_mounts"]["~/raysearch-checkout"] == "." and "~/data" in config["file_mounts"]
 
 
 def test_the_validator_rejects_an_unknown_field():
