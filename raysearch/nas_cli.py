@@ -19,7 +19,7 @@ BN_HELP = "batches to recompute BatchNorm statistics on before testing (0: DARTS
 
 def _search(args: argparse.Namespace) -> int:
     from raysearch.data import check_dataset_name
-    from raysearch.tune.nas_search import SearchSettings, run_search
+    from raysearch.tune.nas_search import SearchSettings, check_search, run_search
 
     check_dataset_name(args.dataset)
     settings = SearchSettings(
@@ -29,8 +29,9 @@ def _search(args: argparse.Namespace) -> int:
         seed=args.seed,
     )  # fmt: skip
 
+    check_search(settings, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
     _check_ray_address()
-    out = Path(args.out).absolute()
+    out = Path(args.out).absolute()  # created only for a search that can start
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))  # for analyze
     result = run_search(  # validates everything before Ray starts; raises if the job fails
