@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from torch import Tensor, nn
@@ -69,7 +70,12 @@ def _forward(net: nn.Module, model_forward: Forward | None, wrap_module: WrapMod
     return wrapped if model_forward is None else model_forward
 
 
-def _darts(order: int) -> Callable[..., SupernetMethod]:
+def _builder(
+    network: type[SuperNet], make: Callable[..., SupernetMethod], *, horizon: bool = False
+) -> Callable[..., SupernetMethod]:
+    """A registry builder: ``network(**supernet_kwargs)`` wrapped, then ``make(net, ...)``;
+    ``horizon`` passes ``steps_per_epoch`` on (XNAS' T), the others ignore it."""
+
     def build(
         supernet_kwargs: dict[str, Any],
         *,
@@ -80,56 +86,22 @@ def _darts(order: int) -> Callable[..., SupernetMethod]:
         wrap_module: WrapModule = no_wrap,
         **kw: Any,
     ) -> SupernetMethod:
-        net = SuperNet(**supernet_kwargs)
-        forward = _forward(net, model_forward, wrap_module)
-        return Darts(
-            net, order=order, epochs=epochs, model_forward=forward,
-            arch_grad_hook=arch_grad_hook, **kw,
-        )  # fmt: skip
+        net = network(**supernet_kwargs)
+        forward = _forward(
+            net, model_forward, wrap_module
+        )  # first: XNAS' experts follow its device
+        if horizon:
+            kw["steps_per_epoch"] = steps_per_epoch
+        return make(net, epochs=epochs, model_forward=forward, arch_grad_hook=arch_grad_hook, **kw)
 
     return build
 
 
-def _xnas(
-    supernet_kwargs: dict[str, Any],
-    *,
-    epochs: int = 50,
-    steps_per_epoch: int = 1,
-    model_forward: Forward | None = None,
-    arch_grad_hook: ArchGradHook | None = None,
-    wrap_module: WrapModule = no_wrap,
-    **kw: Any,
-) -> SupernetMethod:
-    net = SuperNet(**supernet_kwargs)
-    forward = _forward(net, model_forward, wrap_module)  # before XNAS: experts follow its device
-    return XNAS(
-        net, epochs=epochs, steps_per_epoch=steps_per_epoch, model_forward=forward,
-        arch_grad_hook=arch_grad_hook, **kw,
-    )  # fmt: skip
-
-
-def _asm(
-    supernet_kwargs: dict[str, Any],
-    *,
-    epochs: int = 50,
-    steps_per_epoch: int = 1,
-    model_forward: Forward | None = None,
-    arch_grad_hook: ArchGradHook | None = None,
-    wrap_module: WrapModule = no_wrap,
-    **kw: Any,
-) -> SupernetMethod:
-    net = AttentionSuperNet(**supernet_kwargs)
-    forward = _forward(net, model_forward, wrap_module)
-    return AttentionNAS(
-        net, epochs=epochs, model_forward=forward, arch_grad_hook=arch_grad_hook, **kw
-    )
-
-
 METHODS: dict[str, Callable[..., SupernetMethod]] = {
-    "darts": _darts(2),
-    "darts-1st": _darts(1),
-    "xnas": _xnas,
-    "asm": _asm,
+    "darts": _builder(SuperNet, partial(Darts, order=2)),
+    "darts-1st": _builder(SuperNet, partial(Darts, order=1)),
+    "xnas": _builder(SuperNet, XNAS, horizon=True),
+    "asm": _builder(AttentionSuperNet, AttentionNAS),
 }
 
 
