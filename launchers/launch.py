@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from raysearch.cli import main as raysearch_main
-from raysearch.presets import Preset, load_preset, preset_names
+from raysearch.cli.presets import Preset, load_preset, preset_names
 
 
 def _presets_dir() -> Path:

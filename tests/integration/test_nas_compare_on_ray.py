@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from raysearch.nas_cli import add_nas_parser
+from raysearch.cli.nas import add_nas_parser
 from search_spaces.darts import parse_genotype
 
 pytestmark = pytest.mark.slow

@@ -76,7 +76,7 @@ def test_injected_failure_resumes_from_epoch_2(local_ray, tmp_path):
 def test_cli_search_asm_writes_parsable_genotypes(local_ray, tmp_path):
     import argparse
 
-    from raysearch.nas_cli import add_nas_parser
+    from raysearch.cli.nas import add_nas_parser
     from search_spaces.darts import parse_cell_genotypes, parse_genotype
 
     parser = argparse.ArgumentParser()

@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from raysearch.nas_cli import add_nas_parser
+from raysearch.cli.nas import add_nas_parser
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

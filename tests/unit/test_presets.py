@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from raysearch.cli import build_parser
+from raysearch.cli.presets import allowed_options, load_preset, preset_names, validate_preset
 from raysearch.nas.methods import method_names
 from raysearch.noisy.settings import TrialSettings
-from raysearch.presets import allowed_options, load_preset, preset_names, validate_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = ROOT / "launchers" / "presets"

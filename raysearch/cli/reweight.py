@@ -1,4 +1,4 @@
-"""``raysearch reweight`` (hooked into raysearch/cli.py by ``add_reweight_parser``)."""
+"""``raysearch reweight`` (hooked into raysearch/cli/main.py by ``add_reweight_parser``)."""
 
 from __future__ import annotations
 

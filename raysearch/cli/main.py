@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from raysearch.analyze_cli import add_analyze_parser
+from raysearch.cli.analyze import add_analyze_parser
+from raysearch.cli.nas import add_nas_parser
+from raysearch.cli.reweight import add_reweight_parser
 from raysearch.data import DEFAULT_DATASET, dataset_names
-from raysearch.nas_cli import add_nas_parser
 from raysearch.noisy import NoiseSpec
-from raysearch.reweight_cli import add_reweight_parser
 from search_spaces.schedules import default_config, family_names
 
 
@@ -168,6 +168,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"raysearch: error: {message}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``raysearch nas`` subcommands (hooked into raysearch/cli.py by ``add_nas_parser``).
+"""``raysearch nas`` subcommands (hooked into raysearch/cli/main.py by ``add_nas_parser``).
 
 ``search`` runs one supernet method as a Ray Train job; ``evaluate`` trains genotypes from
 scratch through the shared evaluation stage; ``compare`` does both for methods x seeds.

@@ -49,7 +49,7 @@ def preset_names(directory: Path) -> list[str]:
 
 
 def _command_parser(command: str) -> argparse.ArgumentParser:
-    from raysearch.cli import build_parser
+    from raysearch.cli.main import build_parser
 
     parser: argparse.ArgumentParser = build_parser()
     for word in COMMANDS[command]:
