@@ -12,7 +12,7 @@ and keeps the strongest ops: one cell genotype per cell of the search network.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import torch
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from raysearch.nas.supernet import EdgeWeights, MixedOp, SuperNet, derive_edges
 from raysearch.nas.unrolled import Batch
-from raysearch.nas.weight_learner import WeightLearner, accuracy
+from raysearch.nas.weight_learner import SGDOptions, WeightLearner, accuracy
 from search_spaces.darts import INPUTS_PER_NODE, CellGenotype, Genotype
 
 
@@ -84,12 +84,8 @@ class AttentionNAS:
         self,
         supernet: AttentionSuperNet,
         *,
-        w_lr: float = 0.025,
-        w_momentum: float = 0.9,
-        w_weight_decay: float = 3e-4,
-        w_lr_min: float = 0.001,
+        weight_options: SGDOptions | Mapping[str, float] | None = None,
         epochs: int = 50,
-        grad_clip: float = 5.0,
         model_forward: Callable[[Tensor], Tensor] | None = None,
         arch_grad_hook: Callable[[list[Tensor]], None] | None = None,
     ) -> None:
@@ -100,9 +96,9 @@ class AttentionNAS:
         self.weights = WeightLearner(
             supernet.weights(),
             model_forward if model_forward is not None else supernet,
-            lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay, lr_min=w_lr_min,
-            epochs=epochs, grad_clip=grad_clip,
-        )  # fmt: skip
+            SGDOptions.of(weight_options),
+            epochs=epochs,
+        )
         self.num_steps = 0
         self._derived: tuple[Tensor, ...] | None = None
 

@@ -13,7 +13,7 @@ trained by a :class:`~raysearch.nas.weight_learner.WeightLearner`, shared by eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -22,7 +22,7 @@ from torch import Tensor
 
 from raysearch.nas.supernet import SuperNet
 from raysearch.nas.unrolled import Batch, second_order_arch_gradients
-from raysearch.nas.weight_learner import WeightLearner, accuracy
+from raysearch.nas.weight_learner import SGDOptions, WeightLearner, accuracy
 from search_spaces.darts import Genotype
 
 ArchGradHook = Callable[[list[Tensor]], None]  # modifies the alpha gradients in place
@@ -41,12 +41,8 @@ class Darts:
         supernet: SuperNet,
         *,
         order: int = 1,
-        w_lr: float = 0.025,
-        w_momentum: float = 0.9,
-        w_weight_decay: float = 3e-4,
-        w_lr_min: float = 0.001,
+        weight_options: SGDOptions | Mapping[str, float] | None = None,
         epochs: int = 50,
-        grad_clip: float = 5.0,
         a_lr: float = 3e-4,
         a_betas: tuple[float, float] = (0.5, 0.999),
         a_weight_decay: float = 1e-3,
@@ -61,9 +57,9 @@ class Darts:
         self.weights = WeightLearner(
             supernet.weights(),
             model_forward if model_forward is not None else supernet,
-            lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay, lr_min=w_lr_min,
-            epochs=epochs, grad_clip=grad_clip,
-        )  # fmt: skip
+            SGDOptions.of(weight_options),
+            epochs=epochs,
+        )
         self.a_optimizer = torch.optim.Adam(
             supernet.arch_parameters(), lr=a_lr, betas=a_betas, weight_decay=a_weight_decay
         )

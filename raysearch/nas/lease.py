@@ -29,7 +29,7 @@ The paper is silent on xi_Delta and epsilon; we chose ``explain_lr=1.0`` and ``e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ from raysearch.nas.darts import Darts
 from raysearch.nas.hypergrad import BaseArch, ModuleWrapper, finite_difference_hvp, unroll
 from raysearch.nas.supernet import SuperNet
 from raysearch.nas.unrolled import Batch, FunctionalLoss
-from raysearch.nas.weight_learner import WeightLearner, accuracy
+from raysearch.nas.weight_learner import SGDOptions, WeightLearner, accuracy
 from raysearch.nas.xnas import XNAS
 from search_spaces.darts import Genotype
 
@@ -158,11 +158,11 @@ def default_audience(supernet: SuperNet) -> nn.Module:
 class LeaSE:
     """LeaSE around ``base`` (:class:`Darts` order 1/2 or :class:`XNAS`):
     ``step(train_batch, val_batch) -> metrics`` (Algorithm 1). ``KEYWORDS`` are LeaSE's own;
-    ``epochs`` and ``grad_clip`` are shared with the base."""
+    ``epochs`` is shared with the base."""
 
     KEYWORDS = (
-        "audience", "gamma", "explain_lr", "epsilon", "audience_input", "audience_lr",
-        "audience_momentum", "audience_weight_decay", "audience_lr_min", "seed",
+        "audience", "gamma", "explain_lr", "epsilon", "audience_input", "audience_options",
+        "explanations", "seed",
     )  # fmt: skip
 
     @staticmethod
@@ -180,12 +180,8 @@ class LeaSE:
         explain_lr: float = 1.0,
         epsilon: float = 0.03,
         audience_input: str = "perturbed",
-        audience_lr: float = 0.025,
-        audience_momentum: float = 0.9,
-        audience_weight_decay: float = 3e-4,
-        audience_lr_min: float = 0.001,
+        audience_options: SGDOptions | Mapping[str, float] | None = None,
         epochs: int = 50,
-        grad_clip: float = 5.0,
         seed: int = 0,
         wrap_module: ModuleWrapper | None = None,
     ) -> None:
@@ -208,9 +204,8 @@ class LeaSE:
         self.audience = audience.to(alpha.device)
         forward = wrap_module(self.audience) if wrap_module is not None else self.audience
         self.audience_learner = WeightLearner(
-            list(self.audience.parameters()), forward,
-            lr=audience_lr, momentum=audience_momentum, weight_decay=audience_weight_decay,
-            lr_min=audience_lr_min, epochs=epochs, grad_clip=grad_clip,
+            list(self.audience.parameters()), forward, SGDOptions.of(audience_options),
+            epochs=epochs,
         )  # fmt: skip
         self.gamma = gamma
         self.explain_lr = explain_lr

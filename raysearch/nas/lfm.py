@@ -27,7 +27,7 @@ optionally a ``torch.save``-d state_dict path.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,14 +40,14 @@ from raysearch.nas.darts import Darts
 from raysearch.nas.hypergrad import BaseArch, ModuleWrapper, clip_, finite_difference_hvp, unroll
 from raysearch.nas.supernet import SuperNet
 from raysearch.nas.unrolled import Batch, FunctionalLoss
-from raysearch.nas.weight_learner import WeightLearner, accuracy
+from raysearch.nas.weight_learner import SGDOptions, WeightLearner, accuracy
 from raysearch.nas.xnas import XNAS
 from raysearch.reweight.lfm_weights import example_weights, label_similarity, visual_similarity
 from search_spaces.darts import Genotype
 
 # The official A optimiser, for a DARTS base (the registry builder sets them unless given).
 DARTS_BASE_DEFAULTS: dict[str, Any] = {"a_lr": 1e-3, "a_weight_decay": 1e-5}
-WEIGHT_DEFAULTS: dict[str, Any] = {"w_lr": 1e-2, "w_weight_decay": 1e-4, "w_lr_min": 2.5e-4}
+OFFICIAL_SGD = SGDOptions(lr=1e-2, weight_decay=1e-4, lr_min=2.5e-4)  # W1 and W2
 
 
 def default_encoder(in_channels: int, features: int = 32) -> nn.Module:
@@ -155,19 +155,18 @@ def share_architecture(twin: SuperNet, supernet: SuperNet) -> None:
 class LFM:
     """LFM-NAS around ``base`` (:class:`Darts` order 1/2 or :class:`XNAS`):
     ``step(train_batch, val_batch) -> metrics`` (LFM Algorithm 1 in the official order).
-    ``KEYWORDS`` are LFM's own; ``epochs`` and ``grad_clip`` are shared with the base."""
+    ``KEYWORDS`` are LFM's own; ``epochs`` is shared with the base; ``grad_clip`` clips A, V and r."""
 
     KEYWORDS = (
-        "second", "encoder", "encoder_checkpoint", "w2_lr", "w2_momentum", "w2_weight_decay",
-        "w2_lr_min", "v_lr", "r_lr", "betas", "v_weight_decay", "r_weight_decay",
-        "lr_min", "seed",
+        "second", "encoder", "encoder_checkpoint", "w2_options", "grad_clip", "v_lr", "r_lr",
+        "betas", "v_weight_decay", "r_weight_decay", "lr_min", "w2_weights", "seed",
     )  # fmt: skip
 
     @staticmethod
     def base_defaults(base: str) -> dict[str, Any]:
         """The official optimiser settings for the base method named ``base``."""
         darts = base.startswith("darts")
-        return {**WEIGHT_DEFAULTS, **(DARTS_BASE_DEFAULTS if darts else {})}
+        return {"weight_options": OFFICIAL_SGD, **(DARTS_BASE_DEFAULTS if darts else {})}
 
     def __init__(
         self,
@@ -176,10 +175,7 @@ class LFM:
         second: SuperNet | None = None,
         encoder: nn.Module | None = None,
         encoder_checkpoint: str | Path | None = None,
-        w2_lr: float = 1e-2,
-        w2_momentum: float = 0.9,
-        w2_weight_decay: float = 1e-4,
-        w2_lr_min: float = 2.5e-4,
+        w2_options: SGDOptions | Mapping[str, float] | None = None,
         epochs: int = 50,
         grad_clip: float = 5.0,
         v_lr: float = 1e-2,
@@ -210,8 +206,7 @@ class LFM:
         forward = wrap_module(self.second) if wrap_module is not None else self.second
         self.w2 = WeightLearner(
             self.second.weights(), forward,
-            lr=w2_lr, momentum=w2_momentum, weight_decay=w2_weight_decay, lr_min=w2_lr_min,
-            epochs=epochs, grad_clip=grad_clip,
+            OFFICIAL_SGD if w2_options is None else SGDOptions.of(w2_options), epochs=epochs,
         )  # fmt: skip
         self.grad_clip = grad_clip
         self.v_optimizer = torch.optim.Adam(

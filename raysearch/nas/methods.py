@@ -107,7 +107,7 @@ METHODS: dict[str, Callable[..., SupernetMethod]] = {
 
 def _multilevel(wrapper: type[LeaSE] | type[LFM]) -> Callable[..., SupernetMethod]:
     """LeaSE or LFM around the base method ``base`` (``darts``, ``darts-1st`` or ``xnas``): the
-    wrapper's own keywords go to it, ``epochs``/``grad_clip`` to both, the rest to the base."""
+    wrapper's own keywords go to it, ``epochs`` to both, the rest to the base."""
 
     def build(
         supernet_kwargs: dict[str, Any],
@@ -118,7 +118,7 @@ def _multilevel(wrapper: type[LeaSE] | type[LFM]) -> Callable[..., SupernetMetho
     ) -> SupernetMethod:
         check_base(base)
         own = {name: kw.pop(name) for name in wrapper.KEYWORDS if name in kw}
-        own.update({name: kw[name] for name in ("epochs", "grad_clip") if name in kw})
+        own.update({name: kw[name] for name in ("epochs",) if name in kw})
         if "second" in wrapper.KEYWORDS and "second" not in own:  # LFM's W2, its own init
             own["second"] = SuperNet(**supernet_kwargs)
         inner = METHODS[base](

@@ -7,7 +7,8 @@ XNAS, ASM-NAS, LeaSE and LFM all train their network weights with one of these.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,6 +16,33 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Batch = tuple[Tensor, Tensor]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SGDOptions:
+    """How a :class:`WeightLearner` trains: SGD learning rate (annealed by a cosine to
+    ``lr_min``), momentum, weight decay and the gradient-norm clip. The defaults are DARTS'
+    ``train_search.py``."""
+
+    lr: float = 0.025
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    lr_min: float = 0.001
+    grad_clip: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "momentum", "weight_decay", "lr_min", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"SGDOptions.{name} must be a number >= 0, got {value!r}")
+
+    @classmethod
+    def of(cls, value: SGDOptions | Mapping[str, float] | None) -> SGDOptions:
+        """``value`` itself, the defaults for None, or the options a (JSON) mapping names;
+        an unknown key is a ``TypeError`` naming it."""
+        if value is None:
+            return cls()
+        return value if isinstance(value, SGDOptions) else cls(**value)
 
 
 class WeightLearner:
@@ -25,26 +53,24 @@ class WeightLearner:
         self,
         params: Sequence[nn.Parameter],
         forward: Callable[[Tensor], Tensor],
+        options: SGDOptions | None = None,
         *,
-        lr: float = 0.025,
-        momentum: float = 0.9,
-        weight_decay: float = 3e-4,
-        lr_min: float = 0.001,
         epochs: int = 50,
-        grad_clip: float = 5.0,
     ) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
+        options = options or SGDOptions()
         self.params = list(params)
         self.forward = forward
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
+        self.momentum = options.momentum
+        self.weight_decay = options.weight_decay
+        self.grad_clip = options.grad_clip
         self.optimizer = torch.optim.SGD(
-            self.params, lr=lr, momentum=momentum, weight_decay=weight_decay
-        )
+            self.params, lr=options.lr, momentum=options.momentum,
+            weight_decay=options.weight_decay,
+        )  # fmt: skip
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=epochs, eta_min=lr_min
+            self.optimizer, T_max=epochs, eta_min=options.lr_min
         )
 
     @property

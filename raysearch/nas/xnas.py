@@ -15,7 +15,7 @@ to eta* = sqrt(2 ln N / T) / L (eq. (4)).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -24,7 +24,7 @@ from torch import Tensor
 
 from raysearch.nas.supernet import EdgeWeights, SuperNet, derive_genotype
 from raysearch.nas.unrolled import Batch
-from raysearch.nas.weight_learner import WeightLearner
+from raysearch.nas.weight_learner import SGDOptions, WeightLearner
 from raysearch.nas.xnas_experts import XNASExperts
 from search_spaces.darts import Genotype
 
@@ -44,11 +44,7 @@ class XNAS:
         eta: float | None = None,
         zeta: float = 1.0,
         wipeout: bool = True,
-        w_lr: float = 0.025,
-        w_momentum: float = 0.9,
-        w_weight_decay: float = 3e-4,
-        w_lr_min: float = 0.001,
-        grad_clip: float = 5.0,
+        weight_options: SGDOptions | Mapping[str, float] | None = None,
         model_forward: Callable[[Tensor], Tensor] | None = None,
         arch_grad_hook: ArchGradHook | None = None,
     ) -> None:
@@ -80,9 +76,9 @@ class XNAS:
         self.weights = WeightLearner(
             supernet.weights(),
             model_forward if model_forward is not None else supernet,
-            lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay, lr_min=w_lr_min,
-            epochs=epochs, grad_clip=grad_clip,
-        )  # fmt: skip
+            SGDOptions.of(weight_options),
+            epochs=epochs,
+        )
         self.num_steps = 0
 
     def provider(self, cell_index: int, reduction: bool) -> EdgeWeights:

@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from raysearch.nas.darts import Darts
 from raysearch.nas.supernet import SuperNet
 from raysearch.nas.unrolled import Batch, FunctionalLoss, second_order_arch_gradients
+from raysearch.nas.weight_learner import SGDOptions
 from search_spaces.darts import PRIMITIVES
 
 torch.set_num_threads(1)
@@ -236,7 +237,7 @@ def test_ddp_wrapper_synchronises_weights_only(tmp_path: object) -> None:
 
 @pytest.mark.filterwarnings("ignore:Detected call of")  # schedule stepped without training
 def test_cosine_schedule_over_epochs() -> None:
-    method = Darts(tiny(), w_lr=0.025, w_lr_min=0.001, epochs=4)
+    method = Darts(tiny(), weight_options=SGDOptions(lr=0.025, lr_min=0.001), epochs=4)
     lrs = []
     for _ in range(4):
         lrs.append(method.lr)

@@ -293,7 +293,9 @@ def test_registry_passes_keywords_and_rejects_bad_bases() -> None:
     )  # fmt: skip
     assert isinstance(wrapped, LeaSE) and seen == [wrapped.supernet, wrapped.audience]
     assert wrapped.audience_learner.scheduler.T_max == 3 == wrapped.weights.scheduler.T_max
-    method = build_method("lease", TINY, base="darts-1st", gamma=0.5, audience_lr=0.1, a_lr=1e-3)
+    method = build_method(
+        "lease", TINY, base="darts-1st", gamma=0.5, audience_options={"lr": 0.1}, a_lr=1e-3
+    )
     assert isinstance(method, LeaSE) and method.gamma == 0.5
     assert method.audience_learner.lr == 0.1
     assert isinstance(method.base, Darts) and method.base.order == 1

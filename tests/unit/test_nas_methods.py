@@ -12,6 +12,7 @@ from torch import Tensor
 from raysearch.nas.attention import AttentionNAS
 from raysearch.nas.darts import Darts
 from raysearch.nas.methods import build_method, method_names
+from raysearch.nas.weight_learner import SGDOptions
 from raysearch.nas.xnas import XNAS
 
 torch.set_num_threads(1)
@@ -119,3 +120,18 @@ def test_state_round_trip_every_method(name: str) -> None:
     else:
         for x, y in zip(method.arch_tensors(), restored.arch_tensors(), strict=True):
             assert torch.equal(x, y)
+
+
+def test_weight_options_are_one_object_for_every_method() -> None:
+    """DARTS, XNAS and ASM-NAS take their weight optimiser as one SGDOptions (or its JSON
+    mapping, as ``method_kwargs`` carry it); a typo in a key names it."""
+    options = {"lr": 0.05, "momentum": 0.5, "weight_decay": 1e-4, "lr_min": 0.0, "grad_clip": 2.0}
+    for name in ("darts", "xnas", "asm"):
+        method = build_method(name, KW, epochs=2, weight_options=options)
+        group = method.weights.optimizer.param_groups[0]
+        assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.5, 1e-4)
+        assert method.weights.grad_clip == 2.0 and method.weights.scheduler.eta_min == 0.0
+    with pytest.raises(TypeError, match="lrr"):
+        build_method("darts", KW, weight_options={"lrr": 0.1})
+    with pytest.raises(ValueError, match="SGDOptions.lr"):
+        SGDOptions(lr=-1.0)
