@@ -12,9 +12,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from raysearch.data.augment import AUGMENTATIONS
 from raysearch.nas.methods import method_names, takes_base
 
 BN_HELP = "batches to recompute BatchNorm statistics on before testing (0: DARTS' recipe)"
+AUGMENT_HELP = (
+    "standard: random crop (padding 4), horizontal flip, per-channel normalisation (DARTS); "
+    "none: raw pixels"
+)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -26,7 +31,7 @@ def _search(args: argparse.Namespace) -> int:
         method=args.method, base=args.base, dataset=args.dataset,
         data_root=_absolute(args.data_root), epochs=args.epochs, C=args.C,
         layers=args.layers, batch_size=args.batch_size, max_batches=args.max_batches,
-        seed=args.seed,
+        seed=args.seed, augment=args.augment,
     )  # fmt: skip
 
     check_search(settings, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
@@ -71,6 +76,7 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-batches", type=int, default=None, help="steps per epoch cap")
+    parser.add_argument("--augment", default="standard", choices=AUGMENTATIONS, help=AUGMENT_HELP)
     parser.add_argument("--out", required=True)
 
 
@@ -93,7 +99,7 @@ def _compare(args: argparse.Namespace) -> int:
         method=wrappers[0] if args.base is not None and wrappers else methods[0],
         base=args.base, dataset=args.dataset, data_root=_absolute(args.data_root),
         epochs=args.epochs, C=args.C, layers=args.layers,
-        batch_size=args.batch_size, max_batches=args.max_batches,
+        batch_size=args.batch_size, max_batches=args.max_batches, augment=args.augment,
     )  # fmt: skip
     budget = EvalBudget(
         dataset=args.dataset, data_root=_absolute(args.data_root), epochs=args.eval_epochs,
@@ -101,6 +107,7 @@ def _compare(args: argparse.Namespace) -> int:
         batch_size=args.eval_batch_size, max_batches=args.eval_max_batches,
         workers=args.eval_workers, gpus_per_worker=args.gpus_per_worker,
         bn_recalibration_batches=args.eval_bn_recalibration_batches,
+        cutout_length=args.eval_cutout_length, augment=args.augment,
     )  # fmt: skip
     settings = NasCompareSettings(
         methods=methods, seeds=_int_list(args.seeds, "--seeds"), search=search, budget=budget,
@@ -127,7 +134,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         auxiliary_weight=args.auxiliary_weight, drop_path_prob=args.drop_path_prob,
         cutout_length=args.cutout_length, lr=args.lr, workers=args.workers,
         gpus_per_worker=args.gpus_per_worker,
-        bn_recalibration_batches=args.bn_recalibration_batches,
+        bn_recalibration_batches=args.bn_recalibration_batches, augment=args.augment,
     )  # fmt: skip
     seeds = _int_list(args.seeds, "--seeds")
     plan_evaluations(args.genotype, seeds, budget)  # bad input fails here, before Ray starts
@@ -169,6 +176,7 @@ def add_nas_parser(commands: Any) -> None:
     compare.add_argument("--eval-batch-size", type=int, default=64)
     compare.add_argument("--eval-max-batches", type=int, default=None)
     compare.add_argument("--eval-bn-recalibration-batches", type=int, default=20, help=BN_HELP)
+    compare.add_argument("--eval-cutout-length", type=int, default=0, help="0: no cutout")
     compare.add_argument(
         "--eval-workers", type=int, default=1, help="Ray Train workers per evaluation"
     )
@@ -191,6 +199,7 @@ def add_nas_parser(commands: Any) -> None:
     evaluate.add_argument("--auxiliary-weight", type=float, default=0.4)
     evaluate.add_argument("--drop-path-prob", type=float, default=0.2)
     evaluate.add_argument("--cutout-length", type=int, default=0, help="0: no cutout")
+    evaluate.add_argument("--augment", default="standard", choices=AUGMENTATIONS, help=AUGMENT_HELP)
     evaluate.add_argument("--lr", type=float, default=0.025)
     evaluate.add_argument("--bn-recalibration-batches", type=int, default=20, help=BN_HELP)
     evaluate.add_argument("--workers", type=int, default=1, help="Ray Train workers per job")

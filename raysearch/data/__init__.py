@@ -1,5 +1,6 @@
 """Data sets: the registry, in-memory splits and batching."""
 
+from raysearch.data.augment import AUGMENTATIONS, Augmentation, augmentation
 from raysearch.data.registry import (
     DEFAULT_DATASET,
     check_dataset_files,
@@ -11,8 +12,11 @@ from raysearch.data.registry import (
 from raysearch.data.splits import DatasetSplits, ImageSplit, iterate_batches, to_float
 
 __all__ = [
+    "AUGMENTATIONS",
+    "Augmentation",
     "DEFAULT_DATASET",
     "DatasetSplits",
+    "augmentation",
     "ImageSplit",
     "check_dataset_files",
     "check_dataset_name",

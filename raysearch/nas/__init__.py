@@ -4,7 +4,6 @@ Ray-free (DESIGN.md): the Ray Train loops in ``raysearch.tune`` only distribute 
 Genotypes and the search space itself live in :mod:`search_spaces.darts`.
 """
 
-from raysearch.nas.augment import Cutout
 from raysearch.nas.darts import Darts
 from raysearch.nas.eval_net import EvalNetwork, count_parameters_millions
 from raysearch.nas.supernet import EdgeWeights, SuperNet, derive_edges, derive_genotype
@@ -12,7 +11,6 @@ from search_spaces.darts import CellGenotype, Genotype, parse_genotype, publishe
 
 __all__ = [
     "CellGenotype",
-    "Cutout",
     "Darts",
     "EdgeWeights",
     "EvalNetwork",

@@ -141,7 +141,7 @@ class AttentionNAS:
         sums: list[Tensor] | None = None
         count = 0
         with torch.no_grad():
-            for x, _ in val_batches:
+            for x, *_ in val_batches:
                 x = x.to(net.alpha_normal.device)
                 net(x)
                 per_cell = [a.sum(dim=1) for a in net.attention()]

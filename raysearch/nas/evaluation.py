@@ -3,7 +3,9 @@
 The recipe is DARTS' evaluation (Liu et al., ICLR 2019, Sec. 3.2 and the official
 ``train.py``), scaled down by an :class:`EvalBudget`: SGD (lr 0.025, momentum 0.9, weight decay
 3e-4) with a cosine schedule to 0 over the epochs, gradient-norm clipping at 5, the auxiliary
-head's loss weighted 0.4, drop path ramped linearly as ``p * epoch / epochs`` and optional cutout.
+head's loss weighted 0.4, drop path ramped linearly as ``p * epoch / epochs``, and the image
+recipe of :mod:`raysearch.data.augment` (``augment="standard"``: random crop with padding 4,
+flip, per-channel normalisation; cutout of ``cutout_length``; test images only normalised).
 One addition, on by default: before testing, the BatchNorm statistics are recomputed at the final
 weights over ``bn_recalibration_batches`` training batches. DARTS tests with the running averages,
 which after 600 epochs match the weights; after the few dozen steps of a small budget they lag
@@ -30,14 +32,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from raysearch.data import (
+    AUGMENTATIONS,
     DatasetSplits,
     ImageSplit,
+    augmentation,
     check_dataset_files,
     check_dataset_name,
     iterate_batches,
     load_dataset,
 )
-from raysearch.nas.augment import Cutout
 from raysearch.nas.eval_net import EvalNetwork, count_parameters_millions
 from search_spaces.darts import (
     PUBLISHED_GENOTYPES,
@@ -72,6 +75,7 @@ class EvalBudget:
     auxiliary_weight: float = 0.4
     drop_path_prob: float = 0.2
     cutout_length: int = 0  # 0: no cutout (DARTS uses 16 on CIFAR-10)
+    augment: str = "standard"  # crop + flip + normalisation (raysearch.data.augment); "none"
     lr: float = 0.025
     workers: int = 1
     gpus_per_worker: float = 0.0
@@ -87,6 +91,10 @@ class EvalBudget:
         _check_int("workers", self.workers, 1)
         _check_int("cutout_length", self.cutout_length, 0)
         _check_int("bn_recalibration_batches", self.bn_recalibration_batches, 0)
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(
+                f"EvalBudget.augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}"
+            )
         if self.max_batches is not None:
             _check_int("max_batches", self.max_batches, 1)
         _check_float("auxiliary_weight", self.auxiliary_weight, ">= 0", lambda v: v >= 0)
@@ -231,11 +239,7 @@ def load_eval_data(name: str, root: str | None = None) -> DatasetSplits:
     """The data set with its validation part folded back into training (DARTS evaluation
     trains on the whole training set and reports the test set)."""
     data = load_dataset(name, root=root)
-    train = ImageSplit(
-        torch.cat([data.train.images, data.val.images]),
-        torch.cat([data.train.labels, data.val.labels]),
-    )
-    return DatasetSplits(data.name, train, data.val, data.test, data.num_classes)
+    return DatasetSplits(data.name, data.full_train(), data.val, data.test, data.num_classes)
 
 
 def shard(split: ImageSplit, rank: int, world_size: int) -> ImageSplit:
@@ -249,7 +253,7 @@ class Evaluation:
 
     ``wrap`` turns the network into what the training step calls (Ray Train passes
     ``prepare_model``, i.e. DDP across workers); the optimiser always holds ``self.net``'s
-    parameters. Each epoch's randomness (shuffle, cutout, drop path) is seeded from
+    parameters. Each epoch's randomness (shuffle, crop, flip, cutout, drop path) is seeded from
     ``(seed, epoch)``, so resuming from :meth:`state_dict` repeats the uninterrupted run.
     """
 
@@ -270,6 +274,9 @@ class Evaluation:
         torch.manual_seed(seed)
         self.net = build_network(genotype, budget, data).to(self.device)
         self.model = wrap(self.net) if wrap is not None else self.net
+        self.augmentation = augmentation(
+            budget.dataset, budget.augment, cutout_length=budget.cutout_length
+        )
         self.params_m = count_parameters_millions(self.net)
         self.optimizer = torch.optim.SGD(
             self.net.parameters(), lr=budget.lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY
@@ -294,7 +301,6 @@ class Evaluation:
         b, e = self.budget, self.epoch
         torch.manual_seed(self.seed * 100_003 + e)  # drop-path masks
         g = torch.Generator().manual_seed(self.seed * 100_003 + e)
-        cutout = Cutout(b.cutout_length, generator=g) if b.cutout_length > 0 else None
         self.net.drop_path_prob = drop_path_at(e, b.epochs, b.drop_path_prob)
         lr = float(self.optimizer.param_groups[0]["lr"])
         self.model.train()
@@ -303,9 +309,8 @@ class Evaluation:
             self.train_split, b.batch_size, shuffle=True, generator=g, drop_last=True
         )
         for _, (x, y, _idx) in zip(range(self.steps), batches, strict=False):
-            if cutout is not None:
-                x = torch.stack([cutout(image) for image in x])
-            x, y = x.to(self.device), y.to(self.device)
+            x = self.augmentation.train(x.to(self.device), g)
+            y = y.to(self.device)
             logits, aux = self.model(x)
             loss = evaluation_loss(logits, aux, y, b.auxiliary_weight)
             self.optimizer.zero_grad(set_to_none=True)
@@ -343,7 +348,7 @@ class Evaluation:
         g = torch.Generator().manual_seed(self.seed * 100_003 - 1)
         data = iterate_batches(self.train_split, self.budget.batch_size, shuffle=True, generator=g)
         for _, (x, _y, _idx) in zip(range(batches), data, strict=False):
-            self.net(x.to(self.device))
+            self.net(self.augmentation.test(x.to(self.device)))
         self.net.drop_path_prob = drop_path
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
@@ -356,7 +361,7 @@ class Evaluation:
         self.net.eval()
         counts = torch.zeros(2, dtype=torch.float64, device=self.device)
         for x, y, _ in iterate_batches(self.test_split, TEST_BATCH, shuffle=False):
-            logits, _aux = self.net(x.to(self.device))
+            logits, _aux = self.net(self.augmentation.test(x.to(self.device)))
             counts[0] += (logits.argmax(1) == y.to(self.device)).sum()
             counts[1] += len(y)
         return counts

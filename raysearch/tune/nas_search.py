@@ -6,8 +6,9 @@ The method comes from the Ray-free registry (:func:`raysearch.nas.methods.build_
 through ``prepare_model`` (the worker's device, DDP across workers); what the architecture update
 is computed from goes through ``arch_grad_hook``, an all-reduce average, so every rank holds the
 same architecture (DARTS alpha, XNAS u, ASM-NAS mean attention). Each rank takes its own shard
-of the weight half and of the architecture half of the training set
-(:func:`raysearch.nas.search_split.search_shards`). One report per epoch (losses, accuracy,
+of the weight half and of the architecture half of the whole training set (validation split
+folded back: 25k/25k on CIFAR-10, as DARTS; :func:`raysearch.nas.search_split.search_shards`);
+both halves get the training image recipe (``augment``, :mod:`raysearch.data.augment`). One report per epoch (losses, accuracy,
 genotype, architecture entropy and digest; XNAS also ``alive_ops``; ASM-NAS also the per-cell
 genotype list), with a checkpoint of ``method.state_dict()``; a restarted run resumes from it.
 """
@@ -26,7 +27,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from raysearch.data import ImageSplit, check_dataset_files, iterate_batches, load_dataset
+from raysearch.data import (
+    AUGMENTATIONS,
+    ImageSplit,
+    augmentation,
+    check_dataset_files,
+    iterate_batches,
+    load_dataset,
+)
 from raysearch.nas.attention import AttentionNAS
 from raysearch.nas.methods import SupernetMethod, build_method, method_names, takes_base
 from raysearch.nas.search_split import alpha_digest, alpha_entropy, search_shards
@@ -48,6 +56,7 @@ class SearchSettings:
     batch_size: int = 16
     max_batches: int | None = None
     seed: int = 0
+    augment: str = "standard"  # crop + flip + normalisation on both halves; "none": raw pixels
     method_kwargs: dict[str, Any] = field(default_factory=dict)
     fail_at_epoch: int | None = None  # raise once (first attempt only) at this epoch (tests)
     trace_dir: str | None = None  # every rank saves its architecture per epoch here (tests)
@@ -63,6 +72,10 @@ class SearchSettings:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_batches is not None and self.max_batches < 1:
             raise ValueError(f"max_batches must be >= 1 or None, got {self.max_batches}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(
+                f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}"
+            )
 
     def method_options(self) -> dict[str, Any]:
         """Keywords for ``build_method`` beyond the uniform ones: ``base`` and ``method_kwargs``."""
@@ -107,7 +120,8 @@ def check_search(settings: SearchSettings, *, workers: int, gpus_per_worker: flo
     scaling_kwargs(workers, gpus_per_worker)
     check_dataset_files(settings.dataset, root=settings.data_root)
     data = load_dataset(settings.dataset, root=settings.data_root, seed=settings.seed)
-    steps = steps_per_epoch(settings, len(data.train), workers)
+    augmentation(settings.dataset, settings.augment)
+    steps = steps_per_epoch(settings, len(data.full_train()), workers)
     build_method(
         settings.method,
         supernet_kwargs(settings, data.in_channels, data.num_classes),
@@ -180,9 +194,11 @@ def train_loop(config: dict[str, Any]) -> None:
     device = get_device()
     torch.manual_seed(s.seed)  # same initial architecture on every rank
     data = load_dataset(s.dataset, root=s.data_root, seed=s.seed)
-    w_rows, a_rows = shard_rows(len(data.train), rank=rank, world_size=world, seed=s.seed)
-    w_split, a_split = data.train.subset(w_rows), data.train.subset(a_rows)
-    steps = steps_per_epoch(s, len(data.train), world)
+    train = data.full_train()
+    w_rows, a_rows = shard_rows(len(train), rank=rank, world_size=world, seed=s.seed)
+    w_split, a_split = train.subset(w_rows), train.subset(a_rows)
+    steps = steps_per_epoch(s, len(train), world)
+    recipe = augmentation(s.dataset, s.augment)
     method = _build(s, (data.in_channels, data.num_classes), steps, world)
     start, search_time = 0, 0.0
     ckpt = ray.train.get_checkpoint()
@@ -195,9 +211,12 @@ def train_loop(config: dict[str, Any]) -> None:
         _trace(s.trace_dir, rank, 0, method, {"w_rows": w_rows, "a_rows": a_rows})
 
     def batches(split: ImageSplit, g: torch.Generator | None) -> Any:
+        """(images, labels, indices into ``split``); augmented for training (``g`` given),
+        only normalised for ASM-NAS' selection pass (``g`` None)."""
         it = iterate_batches(split, s.batch_size, shuffle=g is not None, generator=g,
                              drop_last=True, device=device)  # fmt: skip
-        return ((x, y) for x, y, _ in islice(it, steps))  # same step count on every rank
+        for x, y, idx in islice(it, steps):  # same step count on every rank
+            yield (recipe.train(x, g) if g is not None else recipe.test(x)), y, idx
 
     for epoch in range(start, s.epochs):
         t0 = time.perf_counter()

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raysearch.data import DatasetSplits
+from raysearch.data import DatasetSplits, augmentation
 from raysearch.nas.eval_net import count_parameters_millions
 from raysearch.nas.evaluation import (
     EvalBudget,
@@ -238,3 +238,27 @@ def test_string_label_does_not_depend_on_spelling() -> None:
     official = str(DARTS_V2).replace("[2, 3, 4, 5]", "range(2, 6)").replace("[", "(")
     official = official.replace("]", ")")
     assert resolve_genotype(official) == resolve_genotype(str(DARTS_V2))
+
+
+def test_training_batches_get_the_recipe_and_test_batches_only_normalisation(
+    toy_data: DatasetSplits,
+) -> None:
+    """augment='standard' (default): crop/flip/normalise/cutout in training, normalisation at
+    test; 'none' trains on raw pixels (the behaviour before the recipe)."""
+    budget = replace(TINY, cutout_length=4)
+    run = Evaluation(DARTS_V2, 0, budget, toy_data)
+    assert run.augmentation == augmentation("fashion-mnist-mini", cutout_length=4)
+    assert run.augmentation.crop_padding == 4 and run.augmentation.flip
+    seen: list[torch.Tensor] = []
+    run.net.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    run.train_epoch()
+    x = seen[0]
+    assert float(x.min()) < -0.5  # normalised: black pixels are -mean/std, about -0.81
+    run.test_counts()
+    test_inputs = seen[-1]
+    raw = toy_data.test.images[-len(test_inputs) :].float() / 255
+    assert torch.allclose(test_inputs, (raw - 0.2860) / 0.3530, atol=1e-6)
+    plain = Evaluation(DARTS_V2, 0, replace(TINY, augment="none"), toy_data)
+    assert plain.augmentation == augmentation("fashion-mnist-mini", "none")
+    with pytest.raises(ValueError, match="augment must be one of standard, none"):
+        replace(TINY, augment="auto")

@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from raysearch.data.splits import ImageSplit
+from raysearch.data.splits import DatasetSplits, ImageSplit
 from raysearch.nas.search_split import alpha_digest, alpha_entropy, search_shards
+from raysearch.tune.nas_search import SearchSettings, steps_per_epoch
 
 
 def _split(n: int) -> ImageSplit:
-    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 2, 2).contiguous()
+    images = (
+        (torch.arange(n) % 256).to(torch.uint8).view(n, 1, 1, 1).expand(n, 1, 2, 2).contiguous()
+    )
     return ImageSplit(images, torch.arange(n, dtype=torch.long))
 
 
@@ -54,3 +57,16 @@ def test_alpha_entropy_bounds_and_digest() -> None:
     assert alpha_digest(a) == alpha_digest(b)
     b[0][0, 0] += 1e-6
     assert alpha_digest(a) != alpha_digest(b)
+
+
+def test_cifar10_search_split_is_25k_25k() -> None:
+    """DARTS train_search.py: train_portion 0.5 of all 50k CIFAR-10 training images. The
+    registry holds 10 % back as validation; the search folds it back (before: 22.5k/22.5k)."""
+    n_train, n_val = 45_000, 5_000  # what load_dataset("cifar10") returns (val_fraction 0.1)
+    data = DatasetSplits("cifar10", _split(n_train), _split(n_val), _split(10), 10)
+    whole = data.full_train()
+    assert len(whole) == 50_000
+    w, a = search_shards(whole, rank=0, world_size=1, seed=0)
+    assert (len(w), len(a)) == (25_000, 25_000)
+    settings = SearchSettings(dataset="cifar10", batch_size=64)
+    assert steps_per_epoch(settings, len(whole), 1) == 390  # 25_000 // 64, as DARTS' epoch
