@@ -1,6 +1,6 @@
 """YAML presets of ``raysearch`` runs (what ``launchers/launch.py --preset NAME`` loads).
 
-A preset is a YAML mapping with ``command`` (``compare`` or ``nas-search``), an optional
+A preset is a YAML mapping with ``command`` (``compare``, ``nas-search`` or ``nas-evaluate``), an optional
 ``description``, and ``options``: the command's own long options without the leading dashes
 (``samples-per-iter: 2``; underscores are read as dashes). Every key and value type is checked
 against the ``raysearch`` argument parser before anything runs, so a typo fails at once with
@@ -17,7 +17,11 @@ from typing import Any
 import yaml
 
 # preset command -> the ``raysearch`` subcommand words it runs
-COMMANDS: dict[str, tuple[str, ...]] = {"compare": ("compare",), "nas-search": ("nas", "search")}
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "compare": ("compare",),
+    "nas-search": ("nas", "search"),
+    "nas-evaluate": ("nas", "evaluate"),
+}
 # run-time flags that belong to the launch, not to a preset
 RUNTIME_OPTIONS = frozenset({"address", "resume", "out", "help"})
 TOP_LEVEL_KEYS = ("command", "description", "options")

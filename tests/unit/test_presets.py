@@ -8,12 +8,19 @@ import pytest
 
 from raysearch.cli import build_parser
 from raysearch.cli.presets import allowed_options, load_preset, preset_names, validate_preset
+from raysearch.nas.evaluation import EvalBudget, check_fits, resolve_genotype
 from raysearch.nas.methods import method_names
 from raysearch.noisy.settings import TrialSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = ROOT / "launchers" / "presets"
-PAPER = {"s2e-cifar10-pair45", "s2e-cifar10-sym50", "darts-cifar10", "xnas-cifar10"}
+PAPER = {
+    "s2e-cifar10-pair45",
+    "s2e-cifar10-sym50",
+    "darts-cifar10",
+    "xnas-cifar10",
+    "darts-eval-cifar10",
+}
 
 
 def _launch():
@@ -39,8 +46,38 @@ def test_every_preset_parses_and_its_values_are_valid(name):
         settings = TrialSettings(dataset=args.dataset, noise=args.noise, epochs=args.epochs,
                                  batch_size=args.batch_size, data_root=args.data_root)  # fmt: skip
         assert settings.data_root is None or Path(settings.data_root).is_absolute()
-    else:
+    elif preset.command == "nas-search":
         assert args.method in method_names()
+    else:
+        budget = evaluate_budget(args)
+        for genotype in args.genotype:
+            check_fits(resolve_genotype(genotype)[1], budget)
+
+
+def evaluate_budget(args) -> EvalBudget:
+    return EvalBudget(
+        dataset=args.dataset, epochs=args.epochs, C=args.C, layers=args.layers,
+        batch_size=args.batch_size, auxiliary_weight=args.auxiliary_weight,
+        drop_path_prob=args.drop_path_prob, cutout_length=args.cutout_length, lr=args.lr,
+        bn_recalibration_batches=args.bn_recalibration_batches, augment=args.augment,
+        workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+    )  # fmt: skip
+
+
+def test_paper_scale_evaluation_preset_is_darts_train_py():
+    """DARTS train.py --auxiliary --cutout: 600 epochs, C=36, 20 cells, batch 96, lr 0.025,
+    auxiliary 0.4, drop path 0.2, cutout 16, crop+flip+normalisation, no BN recalibration."""
+    preset = load_preset("darts-eval-cifar10", PRESETS)
+    assert preset.command == "nas-evaluate"
+    args = build_parser().parse_args([*preset.argv(), "--out", "/tmp/x"])
+    assert args.genotype == ["DARTS_V2"]
+    assert evaluate_budget(args) == EvalBudget(
+        dataset="cifar10", epochs=600, C=36, layers=20, batch_size=96, lr=0.025,
+        auxiliary_weight=0.4, drop_path_prob=0.2, cutout_length=16, augment="standard",
+        bn_recalibration_batches=0, gpus_per_worker=1,
+    )  # fmt: skip
+    launched = _launch().build_args(["--preset", "darts-eval-cifar10"])[1]
+    assert launched[:2] == ["nas", "evaluate"]
 
 
 def test_paper_scale_s2e_presets_follow_the_paper():
