@@ -2,8 +2,9 @@
 
 Every builder takes the same keywords and ignores those its method does not use:
 
-- ``epochs``, ``steps_per_epoch``: the search length (cosine schedules; XNAS' horizon
-  T = epochs * steps_per_epoch of its eq. (4));
+- ``epochs``, ``steps_per_epoch``, ``samples_per_step``: the search length (cosine schedules)
+  and the validation samples per architecture step over all workers (XNAS' horizon
+  T_c = d E r_c with d = steps_per_epoch * samples_per_step, its Sec. 3.1);
 - ``wrap_module(module) -> forward``: applied to every network the method trains, the supernet
   first (on Ray Train: move to the worker's device and wrap in DDP); identity by default;
 - ``model_forward``: replaces the wrapped supernet's forward for the weight step when given;
@@ -74,13 +75,15 @@ def _builder(
     network: type[SuperNet], make: Callable[..., SupernetMethod], *, horizon: bool = False
 ) -> Callable[..., SupernetMethod]:
     """A registry builder: ``network(**supernet_kwargs)`` wrapped, then ``make(net, ...)``;
-    ``horizon`` passes ``steps_per_epoch`` on (XNAS' T), the others ignore it."""
+    ``horizon`` passes ``steps_per_epoch`` and ``samples_per_step`` on (XNAS' T_c), the others
+    ignore them."""
 
     def build(
         supernet_kwargs: dict[str, Any],
         *,
         epochs: int = 50,
         steps_per_epoch: int = 1,
+        samples_per_step: int = 1,
         model_forward: Forward | None = None,
         arch_grad_hook: ArchGradHook | None = None,
         wrap_module: WrapModule = no_wrap,
@@ -91,7 +94,7 @@ def _builder(
             net, model_forward, wrap_module
         )  # first: XNAS' experts follow its device
         if horizon:
-            kw["steps_per_epoch"] = steps_per_epoch
+            kw.update(steps_per_epoch=steps_per_epoch, samples_per_step=samples_per_step)
         return make(net, epochs=epochs, model_forward=forward, arch_grad_hook=arch_grad_hook, **kw)
 
     return build

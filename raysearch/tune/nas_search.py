@@ -127,6 +127,7 @@ def check_search(settings: SearchSettings, *, workers: int, gpus_per_worker: flo
         supernet_kwargs(settings, data.in_channels, data.num_classes),
         epochs=settings.epochs,
         steps_per_epoch=steps,
+        samples_per_step=settings.batch_size * workers,
         **settings.method_options(),
     )
 
@@ -174,6 +175,7 @@ def _build(
         supernet_kwargs(s, *data_shape),
         epochs=s.epochs,
         steps_per_epoch=steps,
+        samples_per_step=s.batch_size * world,
         arch_grad_hook=average_hook(world),
         wrap_module=wrap,
         **s.method_options(),

@@ -62,10 +62,14 @@ def test_uniform_keywords_and_wrap_module(name: str) -> None:
     assert method.weights.scheduler.T_max == 3
 
 
-def test_xnas_horizon_is_epochs_times_steps() -> None:
-    method = build_method("xnas", KW, epochs=3, steps_per_epoch=5)
+def test_xnas_horizon_is_d_epochs_replications_per_cell_type() -> None:
+    """T_c = d E r_c with d = steps_per_epoch * samples_per_step (before: T = E * steps for
+    both types); KW has 1 normal and 2 reduction cells."""
+    method = build_method("xnas", KW, epochs=3, steps_per_epoch=5, samples_per_step=4)
     assert isinstance(method, XNAS)
-    assert method.experts[False].horizon == 15
+    assert (method.experts[False].horizon, method.experts[True].horizon) == (60, 120)
+    legacy = build_method("xnas", KW, epochs=3, steps_per_epoch=5, horizon="steps")
+    assert isinstance(legacy, XNAS) and legacy.experts[True].horizon == 15
 
 
 def test_method_kwargs_pass_through_and_bad_ones_fail() -> None:

@@ -4,7 +4,9 @@ round trip, wipeout cuts op forward calls."""
 from __future__ import annotations
 
 import copy
+import math
 
+import pytest
 import torch
 
 from raysearch.nas.supernet import SuperNet
@@ -103,3 +105,57 @@ def test_arch_grad_hook_sees_gradients() -> None:
     b = batches(2)
     method.step(b[0], b[1])
     assert seen == [2]
+
+
+def test_paper_horizon_gives_the_papers_cifar10_rates() -> None:
+    """XNAS Sec. 3.1/3.2.2: 8 cells (6 normal, 2 reduction), d = 25k validation samples per
+    epoch, 50 epochs, L = 1, N = 8 -> eta_N* = 7.5e-4 and eta_R* = 1.3e-3 (the paper's two
+    digits; eq. (4) gives 7.447e-4 and 1.290e-3). Before: one eta = sqrt(2 ln 8 / (E steps))."""
+    torch.manual_seed(0)
+    net = SuperNet(in_channels=3, num_classes=10, C=1, layers=8)
+    method = XNAS(net, epochs=50, steps_per_epoch=250, samples_per_step=100)
+    assert method.replicas == {False: 6, True: 2}
+    normal, reduce = method.experts[False], method.experts[True]
+    assert (normal.horizon, reduce.horizon) == (7_500_000, 2_500_000)
+    assert normal.eta == pytest.approx(math.sqrt(2 * math.log(8) / 7.5e6), rel=1e-12)
+    assert normal.eta == pytest.approx(7.5e-4, rel=0.01)
+    assert reduce.eta == pytest.approx(1.3e-3, rel=0.01)
+    legacy = XNAS(net, epochs=50, steps_per_epoch=250, samples_per_step=100, horizon="steps")
+    assert (
+        legacy.experts[False].eta
+        == legacy.experts[True].eta
+        == pytest.approx(math.sqrt(2 * math.log(8) / 12_500))
+    )
+
+
+def test_gradient_is_clipped_per_round_not_on_the_sum_over_cells() -> None:
+    """tiny() has 1 normal and 2 reduction cells; 4 samples per step -> 4 and 8 rounds, each
+    with the per-round mean gradient g / r_c clipped to [-L, L] (L = 1)."""
+    net = tiny()
+    method = XNAS(net, epochs=1, steps_per_epoch=2, samples_per_step=4, wipeout=False)
+    g = torch.full((5, 8), 0.5, dtype=torch.float64)
+    g[:, 0] = 3.0
+    method.apply_arch_gradients([g.clone(), g.clone()])
+    normal, reduce = (method.experts[r].cumulative_rewards() for r in (False, True))
+    assert torch.allclose(normal[:, 0], torch.full((5,), -4.0, dtype=torch.float64))  # 4 x -1
+    assert torch.allclose(normal[:, 1], torch.full((5,), -2.0, dtype=torch.float64))  # 4 x -0.5
+    assert torch.allclose(reduce[:, 0], torch.full((5,), -8.0, dtype=torch.float64))  # 8 x -1
+    assert torch.allclose(reduce[:, 1], torch.full((5,), -2.0, dtype=torch.float64))  # 8 x -.25
+    legacy = XNAS(tiny(), epochs=1, steps_per_epoch=2, horizon="steps", wipeout=False)
+    legacy.apply_arch_gradients([g.clone(), g.clone()])
+    assert float(legacy.experts[True].cumulative_rewards()[0, 0]) == -1.0  # clip(3) on the sum
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"), [("weights-first", ["w", "a"]), ("arch-first", ["a", "w"])]
+)
+def test_algorithm1_updates_weights_before_experts(order: str, expected: list[str]) -> None:
+    method = XNAS(tiny(), epochs=1, steps_per_epoch=2, order=order)
+    calls: list[str] = []
+    weight_step, arch_step = method.weight_step, method.arch_step
+    method.weight_step = lambda b: calls.append("w") or weight_step(b)  # type: ignore[method-assign]
+    method.arch_step = lambda b: calls.append("a") or arch_step(b)  # type: ignore[method-assign]
+    b = batches(2)
+    method.step(b[0], b[1])
+    assert calls == expected
+    assert XNAS(tiny(), epochs=1).order == "weights-first"
