@@ -42,9 +42,23 @@ def num_edges(steps: int = STEPS) -> int:
     return sum(2 + i for i in range(steps))
 
 
-def reduction_indices(layers: int) -> tuple[int, ...]:
-    """Cells that reduce (stride 2, channels x2): layers//3 and 2*layers//3, as DARTS places them."""
-    return tuple(sorted({layers // 3, 2 * layers // 3}))
+REDUCTION_RULES = ("darts", "asm")
+
+
+def reduction_indices(layers: int, rule: str = "darts") -> tuple[int, ...]:
+    """0-based indices of the cells that reduce (stride 2, channels x2).
+
+    ``darts``: layers//3 and 2*layers//3, the first cell past each third (official
+    ``model_search.py``/``model.py``: cells 2, 5 of 8 and 6, 13 of 20). ``asm``: the last cell
+    of the first and second thirds, layers//3 - 1 and 2*layers//3 - 1 (at least 0): ASM-NAS
+    Sec. 5.2 and Fig. 4 put them at the 5th and 10th of 15 cells (0-based 4, 9; the DARTS rule
+    gives 5, 10); the paper states only L = 15.
+    """
+    if rule == "darts":
+        return tuple(sorted({layers // 3, 2 * layers // 3}))
+    if rule == "asm":
+        return tuple(sorted({max(0, layers // 3 - 1), max(0, 2 * layers // 3 - 1)}))
+    raise ValueError(f"unknown reduction rule {rule!r}; allowed: {', '.join(REDUCTION_RULES)}")
 
 
 class CellGenotype(NamedTuple):

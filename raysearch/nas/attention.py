@@ -7,7 +7,11 @@ sigma = sigmoid), normalises a = softmax(z) (eq. (4.5)) and outputs sum_k a^k y^
 The modules' weights Theta are network weights: (w, Theta) are trained jointly by SGD on the
 training split only (single level, eq. (4.6) / Algorithm 1). Architecture selection (Sec. 4.3)
 runs the fixed network forward over the validation split, averages a^k per edge of every cell
-and keeps the strongest ops: one cell genotype per cell of the search network.
+and keeps, on every edge, the op with the largest mean a^k (Algorithm 1 line 10; ``none``
+included, as O holds it): one cell genotype per cell of the search network.
+``selection="top2"`` applies DARTS' rule instead (per node the 2 strongest incoming edges,
+``none`` excluded), the behaviour before. The reduction cells sit where ASM-NAS puts them (Sec.
+5.2: the 5th and 10th of 15 cells; :func:`search_spaces.darts.reduction_indices` rule ``asm``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from raysearch.nas.supernet import EdgeWeights, MixedOp, SuperNet, derive_edges
 from raysearch.nas.unrolled import Batch
 from raysearch.nas.weight_learner import SGDOptions, WeightLearner, accuracy
 from search_spaces.darts import INPUTS_PER_NODE, CellGenotype, Genotype
+
+SELECTIONS = ("every-edge", "top2")
 
 
 class AttentionMixedOp(nn.Module):
@@ -49,10 +55,11 @@ class AttentionMixedOp(nn.Module):
 
 
 class AttentionSuperNet(SuperNet):
-    """The DARTS search network with an attention module on every edge (ASM-NAS Sec. 4.2)."""
+    """The DARTS search network with an attention module on every edge (ASM-NAS Sec. 4.2),
+    reducing at ASM-NAS' positions unless ``reduction_rule`` says otherwise."""
 
     def __init__(self, *, attention_hidden: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**{"reduction_rule": "asm", **kwargs})
         for cell in self.cells:
             edges = cast(nn.ModuleList, cell.edges)
             for e, mixed in enumerate(edges):
@@ -86,11 +93,15 @@ class AttentionNAS:
         *,
         weight_options: SGDOptions | Mapping[str, float] | None = None,
         epochs: int = 50,
+        selection: str = "every-edge",
         model_forward: Callable[[Tensor], Tensor] | None = None,
         arch_grad_hook: Callable[[list[Tensor]], None] | None = None,
     ) -> None:
         if not isinstance(supernet, AttentionSuperNet):
             raise TypeError("AttentionNAS needs an AttentionSuperNet")
+        if selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+        self.selection = selection
         self.supernet = supernet
         self.arch_grad_hook = arch_grad_hook
         self.weights = WeightLearner(
@@ -167,7 +178,7 @@ class AttentionNAS:
         net = self.supernet
         concat = range(2 + net.steps - net.multiplier, 2 + net.steps)
         cells = [
-            _cell(m, red, net.primitives, net.steps, concat)
+            _cell(m, red, net.primitives, net.steps, concat, self.selection)
             for m, red in zip(means, net.reductions, strict=True)
         ]
         normal = [m for m, r in zip(means, net.reductions, strict=True) if not r]
@@ -201,9 +212,31 @@ class AttentionNAS:
         self.num_steps = int(state["num_steps"])
 
 
+def every_edge_argmax(
+    mean: Tensor, *, primitives: Sequence[str], steps: int
+) -> list[list[tuple[str, int]]]:
+    """ASM-NAS Algorithm 1 line 10: on every edge (i, j) the op argmax_k a^k, per node all its
+    2 + i incoming edges (ties: first in ``primitives``)."""
+    best = mean.detach().cpu().argmax(dim=1).tolist()
+    nodes, edge = [], 0
+    for i in range(steps):
+        nodes.append([(primitives[best[edge + j]], j) for j in range(2 + i)])
+        edge += 2 + i
+    return nodes
+
+
 def _cell(
-    mean: Tensor, reduction: bool, primitives: Sequence[str], steps: int, concat: Iterable[int]
+    mean: Tensor,
+    reduction: bool,
+    primitives: Sequence[str],
+    steps: int,
+    concat: Iterable[int],
+    selection: str,
 ) -> CellGenotype:
+    if selection == "every-edge":
+        return CellGenotype.create(
+            every_edge_argmax(mean, primitives=primitives, steps=steps), concat, reduction
+        )
     edges = derive_edges(mean, primitives=primitives, steps=steps)
     nodes = [edges[i : i + INPUTS_PER_NODE] for i in range(0, len(edges), INPUTS_PER_NODE)]
     return CellGenotype.create(nodes, concat, reduction)

@@ -122,7 +122,8 @@ class SearchCell(nn.Module):
 class SuperNet(nn.Module):
     """The DARTS search network (official defaults C=16, layers=8): a 3x3 conv stem of
     ``stem_multiplier * C`` channels, ``layers`` search cells reducing at layers//3 and
-    2*layers//3, global average pooling and a linear classifier."""
+    2*layers//3 (``reduction_rule``, :func:`search_spaces.darts.reduction_indices`), global
+    average pooling and a linear classifier."""
 
     def __init__(
         self,
@@ -135,6 +136,7 @@ class SuperNet(nn.Module):
         multiplier: int = MULTIPLIER,
         stem_multiplier: int = 3,
         primitives: Sequence[str] = PRIMITIVES,
+        reduction_rule: str = "darts",
     ) -> None:
         super().__init__()
         if layers < 1 or steps < 1 or not 1 <= multiplier <= steps:
@@ -150,7 +152,8 @@ class SuperNet(nn.Module):
             nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr)
         )
         C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
-        self.reductions = tuple(i in reduction_indices(layers) for i in range(layers))
+        reducing = reduction_indices(layers, reduction_rule)
+        self.reductions = tuple(i in reducing for i in range(layers))
         self.cells = nn.ModuleList()
         reduction_prev = False
         for reduction in self.reductions:

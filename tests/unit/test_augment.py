@@ -51,17 +51,20 @@ def test_flip_mirrors_some_images_and_twice_is_identity() -> None:
 
 
 def test_cutout_zeroes_one_clipped_square_per_image() -> None:
-    x = images(50, h=10, w=10)
-    out = cutout(x, 4, torch.Generator().manual_seed(4))
-    zeroed = out[:, 0] == 0
-    assert torch.equal(
-        out[~zeroed.unsqueeze(1).expand_as(out)], x[~zeroed.unsqueeze(1).expand_as(x)]
-    )
-    for hole in zeroed:
-        rows, cols = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
-        assert 1 <= len(rows) <= 4 and 1 <= len(cols) <= 4  # a square, clipped at the border
-        assert int(hole.sum()) == len(rows) * len(cols)
-    assert int(zeroed.sum(dim=(1, 2)).max()) == 16  # some hole lies fully inside
+    """The official utils.Cutout(16) on a batch: one hole per image, the same on every channel,
+    a square of side 16 clipped at the border (8..16 rows and columns), seeded."""
+    x = torch.ones(50, 3, 32, 32)
+    out = cutout(x, 16, torch.Generator().manual_seed(0))
+    assert torch.equal(x, torch.ones(50, 3, 32, 32))  # input untouched
+    for image in out:
+        zero = image[0] == 0
+        assert torch.equal(image[0], image[1]) and torch.equal(image[1], image[2])
+        rows, cols = int(zero.any(1).sum()), int(zero.any(0).sum())
+        assert 8 <= rows <= 16 and 8 <= cols <= 16 and int(zero.sum()) == rows * cols
+    assert any(int((image == 0).sum()) == 3 * 16 * 16 for image in out)  # unclipped holes occur
+    assert torch.equal(cutout(x, 16, torch.Generator().manual_seed(0)), out)
+    with pytest.raises(ValueError, match="cutout length must be >= 1"):
+        cutout(x, 0)
 
 
 def test_normalised_channels_have_zero_mean_and_unit_std() -> None:

@@ -1,12 +1,11 @@
 """The DARTS evaluation network: published parameter counts, auxiliary head, drop path,
-per-cell genotype lists, other image sizes, and the Cutout transform."""
+per-cell genotype lists and other image sizes."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from raysearch.nas.augment import Cutout
 from raysearch.nas.eval_net import EvalCell, EvalNetwork, count_parameters_millions
 from search_spaces.darts import (
     DARTS_V2,
@@ -175,20 +174,3 @@ def test_published_name_builds_the_same_network() -> None:
     assert count_parameters_millions(a) == count_parameters_millions(
         EvalNetwork(PUBLISHED_GENOTYPES["PC_DARTS"], C=4, layers=3)
     )
-
-
-def test_cutout_zeroes_one_clipped_square() -> None:
-    image = torch.ones(3, 32, 32)
-    cut = Cutout(16, generator=torch.Generator().manual_seed(0))
-    holes = [cut(image) for _ in range(50)]
-    assert torch.equal(image, torch.ones(3, 32, 32))  # input untouched
-    for out in holes:
-        zero = out[0] == 0
-        assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])  # same hole per channel
-        rows, cols = zero.any(1).sum().item(), zero.any(0).sum().item()
-        assert 8 <= rows <= 16 and 8 <= cols <= 16 and zero.sum() == rows * cols
-    assert any(int((h == 0).sum()) == 3 * 16 * 16 for h in holes)  # unclipped holes occur
-    again = Cutout(16, generator=torch.Generator().manual_seed(0))
-    assert all(torch.equal(again(image), h) for h in holes)
-    with pytest.raises(ValueError):
-        Cutout(0)
