@@ -5,14 +5,18 @@ fixed-architecture net with weights W. One step, following Algorithm 1 with the 
 of Sec. 4:
 
 1. E' = E - xi_e grad_E L(E, A, D_tr) (eq. (6)), as a virtual step of E's own SGD.
-2. The explanation, eq. (7): Delta' = Delta_0 + xi_Delta grad_Delta O_Delta with
+2. The explanation, eq. (7): Delta' = Delta + xi_Delta grad_Delta O_Delta with
    O_Delta = sum_i CE(f(x_i + delta_i; E'), f(x_i; E')) (eq. (2), soft targets). Eq. (2) is a
-   maximisation, so we ascend (eq. (7) prints a descent sign); Delta_0 is the "small random
-   perturbation" of Sec. 3.1, uniform in [-epsilon, epsilon] (at Delta = 0 the gradient vanishes).
-3. W' = W - xi_W grad_W O_W (eq. (8)). ``audience_input="perturbed"`` (default) trains the audience
-   on the original and the perturbed examples, O_W = mean CE over {x_i} and {x_i + delta'_i};
-   ``"reweighted"`` is eq. (3) to the letter, the pixel-reweighted images delta'_i * x_i (with a
-   small Delta these are nearly blank, so it is not the default).
+   maximisation, so we ascend (eq. (7) prints a descent sign). Delta = {delta_i} is a variable of
+   Algorithm 1 (step 2 updates it): ``explanations="kept"`` (default) stores one delta_i per
+   training example, started at the "small random perturbation" of Sec. 3.1 (uniform in
+   [-epsilon, epsilon]; at Delta = 0 the gradient vanishes) and replaced by delta'_i at every
+   visit, so training batches carry their example indices ``(x, y, indices)``;
+   ``"redrawn"`` draws a fresh Delta_0 every step (the behaviour before).
+3. W' = W - xi_W grad_W O_W (eq. (8)). ``audience_input="reweighted"`` (default) is eq. (3): the
+   audience learns from the pixel-reweighted images delta'_i * x_i; ``"perturbed"`` (the
+   behaviour before) trains it on the original and the perturbed examples, O_W = mean CE over
+   {x_i} and {x_i + delta'_i}.
 4. A <- A - eta (grad_A L(E', D_val) + gamma grad_A L(W', D_val)) (eq. (9)). The first term is
    the base method's own architecture gradient (DARTS eq. (7)/(10)-(11) for order 2, first
    order for DARTS-1st, the u-gradient of XNAS); the second goes back through W', Delta' and E'
@@ -47,7 +51,8 @@ from raysearch.nas.weight_learner import SGDOptions, WeightLearner, accuracy
 from raysearch.nas.xnas import XNAS
 from search_spaces.darts import Genotype
 
-AUDIENCE_INPUTS = ("perturbed", "reweighted")
+AUDIENCE_INPUTS = ("reweighted", "perturbed")
+EXPLANATIONS = ("kept", "redrawn")
 
 
 def logits_at(model: FunctionalLoss, values: Sequence[Tensor], inputs: Tensor) -> Tensor:
@@ -97,7 +102,7 @@ def audience_arch_gradient(
     val_batch: Batch,
     delta0: Tensor,
     explain_lr: float,
-    audience_input: str = "perturbed",
+    audience_input: str = "reweighted",
     second_order: bool = True,
     epsilon_scale: float = 0.01,
 ) -> AudienceGradient:
@@ -143,6 +148,49 @@ def audience_arch_gradient(
     return AudienceGradient(grads, delta_next.detach(), val_loss.detach(), val_logits.detach())
 
 
+class ExplanationTable:
+    """Delta = {delta_i} of LeaSE eq. (2): one perturbation per training example (its index in
+    the training split), kept across steps on the CPU and grown as new indices appear."""
+
+    def __init__(self) -> None:
+        self.values: Tensor | None = None  # [examples, C, H, W]
+        self.known: Tensor = torch.zeros(0, dtype=torch.bool)
+
+    def get(self, indices: Tensor, inputs: Tensor, start: Callable[[Tensor], Tensor]) -> Tensor:
+        """delta_i for ``indices`` (rows of ``inputs``); ``start(inputs[rows])`` for the rows
+        seen the first time."""
+        self._grow(int(indices.max()) + 1, inputs)
+        assert self.values is not None
+        new = ~self.known[indices]
+        if bool(new.any()):
+            self.values[indices[new]] = start(inputs[new.to(inputs.device)]).detach().cpu()
+            self.known[indices[new]] = True
+        return self.values[indices].to(device=inputs.device, dtype=inputs.dtype)
+
+    def put(self, indices: Tensor, delta: Tensor) -> None:
+        """Replace delta_i by the updated delta'_i (Algorithm 1, step 2)."""
+        assert self.values is not None
+        self.values[indices] = delta.detach().to("cpu", self.values.dtype)
+
+    def _grow(self, size: int, inputs: Tensor) -> None:
+        if self.values is None:
+            self.values = torch.zeros((0, *inputs.shape[1:]), dtype=inputs.dtype)
+        if size > len(self.values):
+            extra = size - len(self.values)
+            self.values = torch.cat(
+                [self.values, self.values.new_zeros((extra, *self.values.shape[1:]))]
+            )
+            self.known = torch.cat([self.known, torch.zeros(extra, dtype=torch.bool)])
+
+    def state_dict(self) -> dict[str, Tensor | None]:
+        return {"values": self.values, "known": self.known}
+
+    def load_state_dict(self, state: dict[str, Tensor | None]) -> None:
+        values, known = state["values"], state["known"]
+        self.values = None if values is None else values.clone()
+        self.known = torch.zeros(0, dtype=torch.bool) if known is None else known.clone()
+
+
 def default_audience(supernet: SuperNet) -> nn.Module:
     """A small ResNet-18 (width 8) for the supernet's input channels and classes."""
     stem = supernet.stem[0]
@@ -179,7 +227,8 @@ class LeaSE:
         gamma: float = 1.0,
         explain_lr: float = 1.0,
         epsilon: float = 0.03,
-        audience_input: str = "perturbed",
+        audience_input: str = "reweighted",
+        explanations: str = "kept",
         audience_options: SGDOptions | Mapping[str, float] | None = None,
         epochs: int = 50,
         seed: int = 0,
@@ -188,6 +237,10 @@ class LeaSE:
         if audience_input not in AUDIENCE_INPUTS:
             raise ValueError(
                 f"audience_input must be one of {list(AUDIENCE_INPUTS)}, got {audience_input!r}"
+            )
+        if explanations not in EXPLANATIONS:
+            raise ValueError(
+                f"explanations must be one of {list(EXPLANATIONS)}, got {explanations!r}"
             )
         if gamma < 0 or epsilon < 0 or explain_lr < 0:
             raise ValueError(
@@ -211,7 +264,9 @@ class LeaSE:
         self.explain_lr = explain_lr
         self.epsilon = epsilon
         self.audience_input = audience_input
+        self.explanations = explanations
         self.generator = torch.Generator().manual_seed(seed)
+        self.delta = ExplanationTable()
         self.num_steps = 0
 
     @property
@@ -223,11 +278,25 @@ class LeaSE:
         noise = torch.rand(inputs.shape, generator=self.generator, dtype=inputs.dtype)
         return ((2 * noise - 1) * self.epsilon).to(inputs.device)
 
-    def step(self, train_batch: Batch, val_batch: Batch) -> dict[str, float]:
-        """Eq. (9) on the architecture, then the explainer's and the audience's weight steps."""
+    def current_delta(self, inputs: Tensor, indices: Tensor | None) -> Tensor:
+        """Delta of this batch: the kept delta_i (Delta_0 at a first visit), or a fresh Delta_0."""
+        if self.explanations == "redrawn":
+            return self.initial_delta(inputs)
+        if indices is None:
+            raise ValueError(
+                "LeaSE with explanations='kept' keeps one delta_i per training example "
+                "(Algorithm 1): pass training batches as (inputs, labels, indices), or use "
+                "explanations='redrawn'"
+            )
+        return self.delta.get(indices, inputs, self.initial_delta)
+
+    def step(self, train_batch: Sequence[Tensor], val_batch: Sequence[Tensor]) -> dict[str, float]:
+        """Eq. (9) on the architecture, then the explainer's and the audience's weight steps;
+        ``train_batch`` is ``(inputs, labels)`` or ``(inputs, labels, example indices)``."""
         self.supernet.train()
         self.audience.train()
         device = self.supernet.alpha_normal.device
+        indices = train_batch[2].cpu() if len(train_batch) > 2 else None
         train_batch = (train_batch[0].to(device), train_batch[1].to(device))
         val_batch = (val_batch[0].to(device), val_batch[1].to(device))
         lr = self.base.lr
@@ -240,11 +309,13 @@ class LeaSE:
             audience_learner=self.audience_learner,
             train_batch=train_batch,
             val_batch=val_batch,
-            delta0=self.initial_delta(train_batch[0]),
+            delta0=self.current_delta(train_batch[0], indices),
             explain_lr=self.explain_lr,
             audience_input=self.audience_input,
             second_order=self.arch.second_order,
         )
+        if indices is not None and self.explanations == "kept":
+            self.delta.put(indices, found.delta)
         self.arch.apply([g + self.gamma * a for g, a in zip(grads, found.arch, strict=True)])
         train_loss, train_acc = self.base.weight_step(train_batch)
         aud_loss, _ = self.audience_learner.step(
@@ -279,6 +350,7 @@ class LeaSE:
             "audience": self.audience.state_dict(),
             "audience_learner": self.audience_learner.state_dict(),
             "generator": self.generator.get_state(),
+            "delta": self.delta.state_dict(),
             "num_steps": self.num_steps,
         }
 
@@ -287,4 +359,5 @@ class LeaSE:
         self.audience.load_state_dict(state["audience"])
         self.audience_learner.load_state_dict(state["audience_learner"])
         self.generator.set_state(state["generator"])
+        self.delta.load_state_dict(state["delta"])
         self.num_steps = int(state["num_steps"])

@@ -8,12 +8,17 @@ supernet, W2 a second one. One step, in the per-step order of the official ``Arc
    validation batch (eq. (4)); the weights a_i = sigmoid((x_i * z_i * u)^T r) (eqs. (2)-(5), the
    shared :mod:`raysearch.reweight.lfm_weights`); W2' = W2 - xi_2 grad mean_i a_i l_i(W2, A)
    (stage II, eq. (6)). The hypergradient of L(W2', A, D_val) reaches A directly, through W2'
-   and through a -> u -> W1'; V and r through a. Every mixed second derivative is a central
-   difference as in DARTS eq. (8) (eps = 0.01 / ||v||), so the V and r gradients carry the
-   factor -xi_2 the official code multiplies them by. A first-order base (DARTS-1st, XNAS)
-   drops the two Hessian terms in A (W1', W2' held fixed in A); V and r keep theirs.
+   (the Hessian term of eq. (6)'s unroll, kept for every base as the paper's eq. (8) needs and
+   the official code computes with and without ``--unrolled``) and through a -> u -> W1' (second
+   order only). u depends on A only through W1' ("a_i is a function of V, W1*(B) and r", Sec.
+   III-B): its direct dependence is cut, as the official code's ``copy_arch_parameters`` does.
+   V and r get their gradient through a. Every mixed second derivative is a central difference
+   as in DARTS eq. (8) (eps = 0.01 / ||v||), so the V and r gradients carry the factor -xi_2 the
+   official code multiplies them by. A first-order base (DARTS-1st, XNAS) holds W1' fixed in A.
 2. W1: the base's weight step (plain cross-entropy).
-3. W2: SGD on mean_i a_i l_i with the a of step 1, detached.
+3. W2: SGD on mean_i a_i l_i with a recomputed (detached) at the updated A, V, r and the
+   stepped W1, as the official ``step_w2`` does (``w2_weights="recomputed"``, default);
+   ``"reused"`` trains W2 on the a of step 1 (one unroll cheaper; the behaviour before).
 
 Official defaults (``train_search_lfm.py``): W1, W2 SGD lr 1e-2, momentum 0.9, wd 1e-4; A Adam
 1e-3, betas (0.5, 0.999), wd 1e-5 (set on a DARTS base by the registry builder); V and r Adam
@@ -48,6 +53,7 @@ from search_spaces.darts import Genotype
 # The official A optimiser, for a DARTS base (the registry builder sets them unless given).
 DARTS_BASE_DEFAULTS: dict[str, Any] = {"a_lr": 1e-3, "a_weight_decay": 1e-5}
 OFFICIAL_SGD = SGDOptions(lr=1e-2, weight_decay=1e-4, lr_min=2.5e-4)  # W1 and W2
+W2_WEIGHTS = ("recomputed", "reused")
 
 
 def default_encoder(in_channels: int, features: int = 32) -> nn.Module:
@@ -110,29 +116,44 @@ def lfm_hypergradients(
     w2_next = unroll(weighted_loss(w2.params, a_leaf.detach()), w2.params, w2_learner)
     val_loss, val_logits = w2(w2_next, val_batch)
     found = torch.autograd.grad(val_loss, [*arch, *w2_next], materialize_grads=True)
-    d_arch = list(found[:k])
     h = finite_difference_hvp(
         lambda w: weighted_loss(w, a_leaf), w2_now, [*arch, a_leaf], found[k:],
         epsilon_scale=epsilon_scale,
     )  # fmt: skip
     xi2 = w2_learner.lr
-    if second_order:
-        d_arch = [g - xi2 * x for g, x in zip(d_arch, h[:k], strict=True)]
+    d_arch = [g - xi2 * x for g, x in zip(found[:k], h[:k], strict=True)]  # through W2'
     v_a = -xi2 * h[k]
     encoder_params = list(encoder.parameters())
     through_a = torch.autograd.grad(
         a, [*encoder_params, r, u_leaf], grad_outputs=v_a, materialize_grads=True
     )
     d_encoder, d_r, v_u = list(through_a[:-2]), through_a[-2], through_a[-1]
-    through_u = torch.autograd.grad(u, [*arch, *w1_next], grad_outputs=v_u, materialize_grads=True)
-    d_arch = [g + x for g, x in zip(d_arch, through_u[:k], strict=True)]
-    if second_order:
+    if second_order:  # a -> u -> W1' -> A; u's direct dependence on A is cut (see above)
+        through_u = torch.autograd.grad(u, w1_next, grad_outputs=v_u, materialize_grads=True)
         h1 = finite_difference_hvp(
-            lambda w: w1(w, train_batch)[0], w1_now, arch, through_u[k:],
+            lambda w: w1(w, train_batch)[0], w1_now, arch, through_u,
             epsilon_scale=epsilon_scale,
         )  # fmt: skip
         d_arch = [g - w1_learner.lr * x for g, x in zip(d_arch, h1, strict=True)]
     return LFMGradient(d_arch, d_encoder, d_r, a.detach(), val_loss.detach(), val_logits.detach())
+
+
+def current_example_weights(
+    *,
+    w1: FunctionalLoss,
+    w1_learner: WeightLearner,
+    encoder: nn.Module,
+    r: Tensor,
+    train_batch: Batch,
+    val_batch: Batch,
+) -> Tensor:
+    """a of eq. (5), detached, at the current W1 (unrolled one step, eq. (1)), A, V and r: what
+    W2 trains on in the official ``step_w2``."""
+    w1_next = unroll(w1(w1.params, train_batch)[0], w1.params, w1_learner)
+    with torch.no_grad():
+        u = F.cross_entropy(w1(w1_next, val_batch)[1], val_batch[1], reduction="none")
+        x = visual_similarity(encoder(train_batch[0]), encoder(val_batch[0]))
+        return example_weights(x, label_similarity(train_batch[1], val_batch[1]), u, r)
 
 
 def second_supernet(supernet: SuperNet) -> SuperNet:
@@ -184,9 +205,13 @@ class LFM:
         v_weight_decay: float = 1e-4,
         r_weight_decay: float = 1e-4,
         lr_min: float = 2.5e-4,
+        w2_weights: str = "recomputed",
         seed: int = 0,
         wrap_module: ModuleWrapper | None = None,
     ) -> None:
+        if w2_weights not in W2_WEIGHTS:
+            raise ValueError(f"w2_weights must be one of {list(W2_WEIGHTS)}, got {w2_weights!r}")
+        self.w2_weights = w2_weights
         self.arch = BaseArch(base)
         self.base = base
         self.weights: WeightLearner = base.weights  # W1: the base's weight learner
@@ -282,7 +307,13 @@ class LFM:
         self.encoder.zero_grad(set_to_none=True)
         r.grad = None
         train_loss, train_acc = self.base.weight_step(train_batch)
-        w2_loss, w2_acc = self.w2.step(train_batch, sample_weights=found.a)
+        a = found.a
+        if self.w2_weights == "recomputed":
+            a = current_example_weights(
+                w1=FunctionalLoss(self.supernet), w1_learner=self.base.weights,
+                encoder=self.encoder, r=r, train_batch=train_batch, val_batch=val_batch,
+            )  # fmt: skip
+        w2_loss, w2_acc = self.w2.step(train_batch, sample_weights=a)
         for alpha in self.supernet.arch_parameters():  # W2's backward reached the shared alphas
             alpha.grad = None
         self.num_steps += 1
@@ -294,7 +325,7 @@ class LFM:
             "lr": lr,
             "w2_train_loss": w2_loss,
             "w2_train_acc": w2_acc,
-            "mean_example_weight": float(found.a.mean()),
+            "mean_example_weight": float(a.mean()),
         }
 
     def epoch_end(self) -> None:

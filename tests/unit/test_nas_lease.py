@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
 
 import pytest
 import torch
@@ -25,36 +24,17 @@ from raysearch.nas.supernet import SuperNet
 from raysearch.nas.unrolled import Batch, FunctionalLoss
 from raysearch.nas.weight_learner import WeightLearner
 from raysearch.nas.xnas import XNAS
-from search_spaces.darts import PRIMITIVES, Genotype, parse_genotype
+from search_spaces.darts import Genotype, parse_genotype
+from tests.unit.multilevel_setup import (
+    TINY,
+    batches,
+    errors,
+    indexed,
+    sgd_virtual,
+    smooth_supernet,
+)
 
 torch.set_num_threads(1)
-
-TINY = {"in_channels": 3, "num_classes": 4, "C": 4, "layers": 2, "steps": 2, "multiplier": 2}
-
-
-def batches(n: int, *, seed: int = 1, dtype: torch.dtype = torch.float32) -> list[Batch]:
-    g = torch.Generator().manual_seed(seed)
-    return [
-        (torch.randn(8, 3, 8, 8, generator=g, dtype=dtype), torch.randint(0, 4, (8,), generator=g))
-        for _ in range(n)
-    ]
-
-
-def smooth_supernet() -> SuperNet:
-    """Float64, ReLU -> Softplus, no max pooling: central differences assume a twice
-    differentiable loss; ReLU kinks and max-pool switches on a tiny net dominate the quotient.
-    Three layers so that both cell types exist (with two, both cells reduce)."""
-    torch.manual_seed(0)
-    prims = tuple(p for p in PRIMITIVES if p != "max_pool_3x3")
-    net = SuperNet(**{**TINY, "layers": 3}, primitives=prims).double()  # type: ignore[arg-type]
-    for module in list(net.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, nn.ReLU):
-                setattr(module, name, nn.Softplus(beta=4.0))
-    with torch.no_grad():
-        for alpha in net.arch_parameters():
-            alpha.normal_(0, 0.5, generator=torch.Generator().manual_seed(5))
-    return net
 
 
 def small_audience() -> nn.Module:
@@ -68,26 +48,6 @@ def small_audience() -> nn.Module:
 def smooth_audience() -> nn.Module:
     torch.manual_seed(3)
     return small_audience().double()
-
-
-def errors(approx: Sequence[Tensor], exact: Sequence[Tensor]) -> tuple[float, float]:
-    """(max over entries |approx - exact| / max |exact|, max over tensors of the norm ratio)."""
-    diff = max(float((a - e).abs().max()) for a, e in zip(approx, exact, strict=True))
-    scale = max(float(e.abs().max()) for e in exact)
-    norm = max(
-        float(torch.linalg.vector_norm(a - e) / torch.linalg.vector_norm(e))
-        for a, e in zip(approx, exact, strict=True)
-    )
-    return diff / scale, norm
-
-
-def sgd_virtual(values: list[Tensor], grads: Sequence[Tensor], learner: WeightLearner) -> list:
-    """w - lr (mu m + g + wd w), written out independently of raysearch.nas.unrolled."""
-    buffers = learner.momentum_buffers()
-    return [
-        w - learner.lr * (learner.momentum * m + g + learner.weight_decay * w)
-        for w, g, m in zip(values, grads, buffers, strict=True)
-    ]
 
 
 def exact_audience_gradient(
@@ -135,7 +95,7 @@ def learners_with_momentum(
 
 
 @pytest.mark.parametrize(
-    ("second_order", "mode"), [(True, "perturbed"), (False, "perturbed"), (True, "reweighted")]
+    ("second_order", "mode"), [(True, "reweighted"), (False, "reweighted"), (True, "perturbed")]
 )
 def test_audience_hypergradient_matches_exact_autograd(second_order: bool, mode: str) -> None:
     """Eqs. (12)-(17) by eq. (11) central differences (eps = 0.01/||v||, three chained
@@ -143,7 +103,7 @@ def test_audience_hypergradient_matches_exact_autograd(second_order: bool, mode:
     (float64): 2.3e-4 (second order), 1.1e-5 (first order), 2.7e-4 (eq. (3) reweighting);
     asserted < 2e-3. O(eps^2) truncation: the error must also shrink at least 20x at eps/10
     (measured 100x), so it is truncation, not a wrong or missing term."""
-    net, audience = smooth_supernet(), smooth_audience()
+    net, audience = smooth_supernet(0, alpha_seed=5), smooth_audience()
     warm, train, val = batches(3, dtype=torch.float64)
     e_learner, w_learner = learners_with_momentum(net, audience, warm)
     delta0 = 0.03 * (2 * torch.rand(train[0].shape, generator=torch.Generator().manual_seed(4),
@@ -171,7 +131,7 @@ def test_audience_hypergradient_matches_exact_autograd(second_order: bool, mode:
 def test_explainer_hypergradient_matches_exact_autograd() -> None:
     """The explainer term of eq. (9) is the base's DARTS eq. (10)-(11) gradient (measured
     max-entry relative error 6.4e-6, asserted < 1e-3)."""
-    net, audience = smooth_supernet(), smooth_audience()
+    net, audience = smooth_supernet(0, alpha_seed=5), smooth_audience()
     warm, train, val = batches(3, dtype=torch.float64)
     method = LeaSE(Darts(net, order=2), audience=audience)
     method.base.weights.step(warm)
@@ -187,7 +147,7 @@ def test_explainer_hypergradient_matches_exact_autograd() -> None:
 
 
 def test_explanation_ascends_the_objective_of_eq_2() -> None:
-    net = smooth_supernet()
+    net = smooth_supernet(0, alpha_seed=5)
     (x, _), = batches(1, dtype=torch.float64)  # fmt: skip
     explainer = FunctionalLoss(net)
     values = [p.detach() for p in explainer.params]
@@ -221,7 +181,7 @@ def test_step_with_every_base(base: str) -> None:
     assert isinstance(method.base, XNAS if base == "xnas" else Darts)
     arch = [t.detach().clone() for t in method.arch_tensors()]
     audience = [p.detach().clone() for p in method.audience.parameters()]
-    metrics = method.step(*batches(2))
+    metrics = method.step(*indexed(batches(2)))
     assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
     assert {"audience_val_loss", "audience_train_loss", "val_loss", "train_loss"} <= set(metrics)
     assert any(not torch.equal(a, b) for a, b in zip(arch, method.arch_tensors(), strict=True))
@@ -241,7 +201,7 @@ def test_gamma_zero_is_the_base_method() -> None:
     net = SuperNet(**TINY)  # type: ignore[arg-type]
     wrapped = LeaSE(Darts(net, order=2), gamma=0.0, audience=small_audience)
     plain.step(*data)
-    wrapped.step(*data)
+    wrapped.step(*indexed(data))
     for a, b in zip(plain.arch_tensors(), wrapped.arch_tensors(), strict=True):
         assert torch.equal(a, b)
     for a, b in zip(plain.supernet.weights(), wrapped.supernet.weights(), strict=True):
@@ -255,13 +215,14 @@ def test_audience_term_moves_the_architecture() -> None:
         torch.manual_seed(0)
         net = SuperNet(**TINY)  # type: ignore[arg-type]
         method = LeaSE(Darts(net, order=1), gamma=gamma, audience=small_audience)
-        method.step(*data)
+        method.step(*indexed(data))
         moved.append([t.detach().clone() for t in method.arch_tensors()])
     assert any(not torch.equal(a, b) for a, b in zip(*moved, strict=True))
 
 
 def test_state_dict_round_trip_equals_an_uninterrupted_run() -> None:
-    data = batches(4)
+    """Also the kept explanations: the step after the resume revisits the first batch."""
+    data = indexed(batches(4))
 
     def fresh(seed: int) -> LeaSE:
         torch.manual_seed(seed)
@@ -277,7 +238,9 @@ def test_state_dict_round_trip_equals_an_uninterrupted_run() -> None:
     resumed = fresh(9)
     resumed.load_state_dict(torch.load(buffer, weights_only=False))
     assert resumed.num_steps == 1 and resumed.audience_learner.lr == whole.audience_learner.lr
-    assert whole.step(data[2], data[3]) == resumed.step(data[2], data[3])
+    assert whole.step(data[0], data[3]) == resumed.step(data[0], data[3])
+    assert whole.delta.values is not None and resumed.delta.values is not None
+    assert torch.equal(whole.delta.values, resumed.delta.values)
     for a, b in zip(whole.arch_tensors(), resumed.arch_tensors(), strict=True):
         assert torch.equal(a, b)
     for a, b in zip(whole.audience.state_dict().values(), resumed.audience.state_dict().values(),
@@ -304,3 +267,63 @@ def test_registry_passes_keywords_and_rejects_bad_bases() -> None:
         build_method("lease", TINY, base="asm")
     with pytest.raises(ValueError, match="audience_input"):
         build_method("lease", TINY, audience_input="blend")
+
+
+def spy(method: LeaSE) -> list[tuple[str, Tensor]]:
+    """Record Delta_0 of every step and the audience's training inputs."""
+    seen: list[tuple[str, Tensor]] = []
+    current, audience_step = method.current_delta, method.audience_learner.step
+
+    def delta(inputs: Tensor, indices: Tensor | None) -> Tensor:
+        found = current(inputs, indices)
+        seen.append(("delta0", found.clone()))
+        return found
+
+    def audience(batch: Batch, sample_weights: Tensor | None = None) -> tuple[float, float]:
+        seen.append(("audience", batch[0].clone()))
+        return audience_step(batch, sample_weights)
+
+    method.current_delta = delta  # type: ignore[method-assign]
+    method.audience_learner.step = audience  # type: ignore[method-assign]
+    return seen
+
+
+def test_explanations_are_kept_per_example_across_steps() -> None:
+    """Algorithm 1 step 2 updates the variable Delta: a revisited example starts from its
+    delta'_i, and no new Delta_0 is drawn (before: a fresh uniform draw every step)."""
+    torch.manual_seed(0)
+    method = LeaSE(Darts(SuperNet(**TINY), order=1), audience=small_audience)  # type: ignore[arg-type]
+    seen = spy(method)
+    first, other, val = indexed(batches(3))
+    start = method.generator.get_state()
+    method.step(first, val)
+    delta0 = seen[0][1]
+    expected0 = LeaSE(Darts(SuperNet(**TINY)), audience=small_audience).initial_delta(first[0])  # type: ignore[arg-type]
+    assert torch.equal(delta0, expected0)  # a first visit starts at Delta_0 (seed 0)
+    kept = method.delta.values[first[2]].clone()  # type: ignore[index]
+    assert not torch.equal(kept, delta0)  # delta' = delta + xi grad: moved by the ascent
+    method.step(other, val)  # other examples: their own Delta_0, the first batch's rows stay
+    assert torch.equal(method.delta.values[first[2]], kept)  # type: ignore[index]
+    drawn = method.generator.get_state()
+    method.step(first, val)
+    assert torch.equal(seen[-2][1], kept)  # the revisit starts where the first visit ended
+    assert torch.equal(method.generator.get_state(), drawn)  # nothing redrawn
+    assert not torch.equal(drawn, start)
+    redrawn = LeaSE(Darts(SuperNet(**TINY)), audience=small_audience, explanations="redrawn")  # type: ignore[arg-type]
+    before = redrawn.generator.get_state()
+    redrawn.step(first[:2], val)  # no indices needed
+    assert not torch.equal(redrawn.generator.get_state(), before)
+    with pytest.raises(ValueError, match="explanations='kept'.*indices"):
+        method.step(first[:2], val[:2])
+
+
+def test_audience_learns_from_the_reweighted_images_of_eq_3() -> None:
+    """Default audience input: delta'_i * x_i (eq. (3)); before: x and x + delta'."""
+    torch.manual_seed(0)
+    method = LeaSE(Darts(SuperNet(**TINY), order=1), audience=small_audience)  # type: ignore[arg-type]
+    assert method.audience_input == "reweighted"
+    seen = spy(method)
+    train, val = indexed(batches(2))
+    method.step(train, val)
+    audience_inputs = dict(seen)["audience"]
+    assert torch.equal(audience_inputs, method.delta.values[train[2]] * train[0])  # type: ignore[index]

@@ -17,40 +17,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from raysearch.nas.darts import Darts
-from raysearch.nas.lfm import LFM, default_encoder, lfm_hypergradients
+from raysearch.nas.lfm import LFM, current_example_weights, default_encoder, lfm_hypergradients
 from raysearch.nas.methods import build_method
 from raysearch.nas.supernet import SuperNet
 from raysearch.nas.unrolled import Batch, FunctionalLoss
 from raysearch.nas.weight_learner import WeightLearner
 from raysearch.nas.xnas import XNAS
 from raysearch.reweight.lfm_weights import example_weights, label_similarity, visual_similarity
-from search_spaces.darts import PRIMITIVES, Genotype, parse_genotype
+from search_spaces.darts import Genotype, parse_genotype
+from tests.unit.multilevel_setup import TINY, batches, errors, sgd_virtual, smooth_supernet
 
 torch.set_num_threads(1)
-
-TINY = {"in_channels": 3, "num_classes": 4, "C": 4, "layers": 2, "steps": 2, "multiplier": 2}
-
-
-def batches(n: int, *, seed: int = 1, dtype: torch.dtype = torch.float32) -> list[Batch]:
-    g = torch.Generator().manual_seed(seed)
-    return [
-        (torch.randn(8, 3, 8, 8, generator=g, dtype=dtype), torch.randint(0, 4, (8,), generator=g))
-        for _ in range(n)
-    ]
-
-
-def smooth_supernet(seed: int) -> SuperNet:
-    """Float64, ReLU -> Softplus, no max pooling: central differences assume a twice
-    differentiable loss; ReLU kinks and max-pool switches on a tiny net dominate the quotient.
-    Three layers so that both cell types exist (with two, both cells reduce)."""
-    torch.manual_seed(seed)
-    prims = tuple(p for p in PRIMITIVES if p != "max_pool_3x3")
-    net = SuperNet(**{**TINY, "layers": 3}, primitives=prims).double()  # type: ignore[arg-type]
-    for module in list(net.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, nn.ReLU):
-                setattr(module, name, nn.Softplus(beta=4.0))
-    return net
 
 
 def smooth_encoder() -> nn.Module:
@@ -59,25 +36,6 @@ def smooth_encoder() -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(3, 4, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool2d(2), nn.Flatten()
     ).double()
-
-
-def errors(approx: Sequence[Tensor], exact: Sequence[Tensor]) -> tuple[float, float]:
-    """(max over entries |approx - exact| / max |exact|, max over tensors of the norm ratio)."""
-    diff = max(float((a - e).abs().max()) for a, e in zip(approx, exact, strict=True))
-    scale = max(float(e.abs().max()) for e in exact)
-    norm = max(
-        float(torch.linalg.vector_norm(a - e) / torch.linalg.vector_norm(e))
-        for a, e in zip(approx, exact, strict=True)
-    )
-    return diff / scale, norm
-
-
-def sgd_virtual(values: list[Tensor], grads: Sequence[Tensor], learner: WeightLearner) -> list:
-    """w - lr (mu m + g + wd w), written out independently of raysearch.nas.unrolled."""
-    return [
-        w - learner.lr * (learner.momentum * m + g + learner.weight_decay * w)
-        for w, g, m in zip(values, grads, learner.momentum_buffers(), strict=True)
-    ]
 
 
 @contextmanager
@@ -102,20 +60,22 @@ def exact_hypergradients(
     r: Tensor, train: Batch, val: Batch, *, second_order: bool,
 ) -> tuple[list[Tensor], list[Tensor], Tensor]:  # fmt: skip
     """d L(W2', A, D_val) / d(A, V, r) by autograd through W1' (eq. (1)), u (eq. (4)), a (eq. (5))
-    and W2' (eq. (6)), one SGD step each (create_graph)."""
+    and W2' (eq. (6)), one SGD step each (create_graph). u sees A only through W1' (the official
+    ``copy_arch_parameters``); W2' keeps its dependence on A for every base; W1' is held fixed
+    in A unless ``second_order``."""
     f1, f2 = FunctionalLoss(net1), FunctionalLoss(net2)
     w1 = [p.detach().requires_grad_() for p in f1.params]
     w2 = [p.detach().requires_grad_() for p in f2.params]
     with arch_held_fixed([net1, net2], keep=second_order):
         w1_next = sgd_virtual(w1, torch.autograd.grad(f1(w1, train)[0], w1, create_graph=True), l1)
-    u = F.cross_entropy(f1(w1_next, val)[1], val[1], reduction="none")
+    with arch_held_fixed([net1, net2], keep=False):
+        u = F.cross_entropy(f1(w1_next, val)[1], val[1], reduction="none")
     a = example_weights(
         visual_similarity(encoder(train[0]), encoder(val[0])), label_similarity(train[1], val[1]),
         u, r,
     )  # fmt: skip
-    with arch_held_fixed([net1, net2], keep=second_order):
-        weighted = (a * F.cross_entropy(f2(w2, train)[1], train[1], reduction="none")).mean()
-        w2_next = sgd_virtual(w2, torch.autograd.grad(weighted, w2, create_graph=True), l2)
+    weighted = (a * F.cross_entropy(f2(w2, train)[1], train[1], reduction="none")).mean()
+    w2_next = sgd_virtual(w2, torch.autograd.grad(weighted, w2, create_graph=True), l2)
     loss = f2(w2_next, val)[0]
     arch, enc = net1.arch_parameters(), list(encoder.parameters())
     found = torch.autograd.grad(loss, [*arch, *enc, r])
@@ -271,3 +231,66 @@ def test_registry_uses_the_official_defaults_and_rejects_bad_bases() -> None:
     assert method.v_optimizer.param_groups[0]["lr"] == 0.5
     with pytest.raises(KeyError, match="'pdarts'.*darts.*darts-1st.*xnas"):
         build_method("lfm", TINY, base="pdarts")
+
+
+def test_u_reaches_a_only_through_w1_and_w2_keeps_its_hessian_with_a_first_order_base() -> None:
+    """Before -> after on the A gradient: (1) the direct u -> A path (absent from the paper and
+    cut by the official code) is gone: perturbing A inside u's forward alone leaves the
+    hypergradient unchanged; (2) with a first-order base the W2' Hessian term is kept, so the
+    first-order A gradient differs from the plain grad_A L(W2', A) at fixed W2'."""
+    net1, net2 = smooth_supernet(0, alpha_seed=5), smooth_supernet(1)
+    net2.alpha_normal, net2.alpha_reduce = net1.alpha_normal, net1.alpha_reduce
+    encoder = smooth_encoder()
+    warm, train, val = batches(3, dtype=torch.float64)
+    l1, l2 = WeightLearner(net1.weights(), net1), WeightLearner(net2.weights(), net2)
+    l1.step(warm)
+    l2.step(warm)
+    r = torch.ones(8, dtype=torch.float64, requires_grad=True)
+    found = lfm_hypergradients(
+        w1=FunctionalLoss(net1), w1_learner=l1, w2=FunctionalLoss(net2), w2_learner=l2,
+        arch=net1.arch_parameters(), encoder=encoder, r=r, train_batch=train, val_batch=val,
+        second_order=False,
+    )  # fmt: skip
+    f2 = FunctionalLoss(net2)
+    w2 = [p.detach().requires_grad_() for p in f2.params]
+    with arch_held_fixed([net2], keep=False):  # W2' fixed in A: the term the old code dropped
+        weighted = (found.a * F.cross_entropy(f2(w2, train)[1], train[1], reduction="none")).mean()
+        w2_next = [w.detach() for w in sgd_virtual(w2, torch.autograd.grad(weighted, w2), l2)]
+    direct = torch.autograd.grad(f2(w2_next, val)[0], net1.arch_parameters())
+    entry, _ = errors(found.arch, direct)
+    print(f"first-order A gradient vs the one without the W2' Hessian term: {entry:.2e}")
+    assert entry > 1e-3  # the W2' Hessian term is there (exact match is tested above)
+
+
+def test_w2_trains_on_a_recomputed_after_the_a_v_r_and_w1_updates() -> None:
+    """Official order (step_AVr, step_w1, step_w2): W2's example weights are recomputed at the
+    updated A, V, r and W1 (before: the a of the A/V/r step, stale)."""
+
+    def run(w2_weights: str) -> tuple[LFM, Tensor]:
+        torch.manual_seed(0)
+        method = build_method("lfm", TINY, base="darts-1st", w2_weights=w2_weights)
+        assert isinstance(method, LFM)
+        used: list[Tensor] = []
+        step = method.w2.step
+
+        def spy(batch: Batch, sample_weights: Tensor | None = None) -> tuple[float, float]:
+            assert sample_weights is not None
+            used.append(sample_weights.clone())
+            return step(batch, sample_weights)
+
+        method.w2.step = spy  # type: ignore[method-assign]
+        method.step(*data)
+        return method, used[0]
+
+    data = batches(2)
+    method, used = run("recomputed")
+    assert method.r is not None
+    after = current_example_weights(
+        w1=FunctionalLoss(method.supernet), w1_learner=method.base.weights,
+        encoder=method.encoder, r=method.r, train_batch=data[0], val_batch=data[1],
+    )  # fmt: skip
+    assert torch.allclose(used, after, atol=1e-6)
+    _, stale = run("reused")
+    assert not torch.allclose(used, stale, atol=1e-6)
+    with pytest.raises(ValueError, match="w2_weights.*'recomputed', 'reused'.*'old'"):
+        build_method("lfm", TINY, w2_weights="old")
