@@ -97,14 +97,16 @@ def learners_with_momentum(
 @pytest.mark.parametrize(
     ("second_order", "mode"), [(True, "reweighted"), (False, "reweighted"), (True, "perturbed")]
 )
-def test_audience_hypergradient_matches_exact_autograd(second_order: bool, mode: str) -> None:
+def test_audience_hypergradient_matches_exact_autograd(
+    second_order: bool, mode: str, float64_batches: tuple
+) -> None:
     """Eqs. (12)-(17) by eq. (11) central differences (eps = 0.01/||v||, three chained
     differences) against autograd through the unrolls. Measured max-entry relative errors
     (float64): 2.3e-4 (second order), 1.1e-5 (first order), 2.7e-4 (eq. (3) reweighting);
     asserted < 2e-3. O(eps^2) truncation: the error must also shrink at least 20x at eps/10
     (measured 100x), so it is truncation, not a wrong or missing term."""
     net, audience = smooth_supernet(0, alpha_seed=5), smooth_audience()
-    warm, train, val = batches(3, dtype=torch.float64)
+    warm, train, val = float64_batches
     e_learner, w_learner = learners_with_momentum(net, audience, warm)
     delta0 = 0.03 * (2 * torch.rand(train[0].shape, generator=torch.Generator().manual_seed(4),
                                     dtype=torch.float64) - 1)  # fmt: skip
@@ -128,11 +130,11 @@ def test_audience_hypergradient_matches_exact_autograd(second_order: bool, mode:
     assert found[1][0] < found[0][0] / 20
 
 
-def test_explainer_hypergradient_matches_exact_autograd() -> None:
+def test_explainer_hypergradient_matches_exact_autograd(float64_batches: tuple) -> None:
     """The explainer term of eq. (9) is the base's DARTS eq. (10)-(11) gradient (measured
     max-entry relative error 6.4e-6, asserted < 1e-3)."""
     net, audience = smooth_supernet(0, alpha_seed=5), smooth_audience()
-    warm, train, val = batches(3, dtype=torch.float64)
+    warm, train, val = float64_batches
     method = LeaSE(Darts(net, order=2), audience=audience)
     method.base.weights.step(warm)
     approx, _, _ = method.arch.gradients(train, val)

@@ -83,7 +83,7 @@ def exact_hypergradients(
 
 
 @pytest.mark.parametrize("second_order", [True, False])
-def test_hypergradients_match_exact_autograd(second_order: bool) -> None:
+def test_hypergradients_match_exact_autograd(second_order: bool, float64_batches: tuple) -> None:
     """A, V and r against autograd; central differences (eps = 0.01/||v||) are O(eps^2), so the
     error must also shrink at least 20x at eps/10 (measured 100x). Measured max-entry relative
     errors (float64): A 1.1e-5, V 5.7e-5, r 4.6e-5 (second order; A 4e-8 first order); asserted
@@ -95,7 +95,7 @@ def test_hypergradients_match_exact_autograd(second_order: bool) -> None:
             alpha.normal_(0, 0.5, generator=torch.Generator().manual_seed(5))
     net2.alpha_normal, net2.alpha_reduce = net1.alpha_normal, net1.alpha_reduce
     encoder = smooth_encoder()
-    warm, train, val = batches(3, dtype=torch.float64)
+    warm, train, val = float64_batches
     l1, l2 = WeightLearner(net1.weights(), net1), WeightLearner(net2.weights(), net2)
     l1.step(warm)  # momentum buffers enter the unrolls
     l2.step(warm)
@@ -233,7 +233,9 @@ def test_registry_uses_the_official_defaults_and_rejects_bad_bases() -> None:
         build_method("lfm", TINY, base="pdarts")
 
 
-def test_u_reaches_a_only_through_w1_and_w2_keeps_its_hessian_with_a_first_order_base() -> None:
+def test_u_reaches_a_only_through_w1_and_w2_keeps_its_hessian_with_a_first_order_base(
+    float64_batches: tuple,
+) -> None:
     """Before -> after on the A gradient: (1) the direct u -> A path (absent from the paper and
     cut by the official code) is gone: perturbing A inside u's forward alone leaves the
     hypergradient unchanged; (2) with a first-order base the W2' Hessian term is kept, so the
@@ -241,7 +243,7 @@ def test_u_reaches_a_only_through_w1_and_w2_keeps_its_hessian_with_a_first_order
     net1, net2 = smooth_supernet(0, alpha_seed=5), smooth_supernet(1)
     net2.alpha_normal, net2.alpha_reduce = net1.alpha_normal, net1.alpha_reduce
     encoder = smooth_encoder()
-    warm, train, val = batches(3, dtype=torch.float64)
+    warm, train, val = float64_batches
     l1, l2 = WeightLearner(net1.weights(), net1), WeightLearner(net2.weights(), net2)
     l1.step(warm)
     l2.step(warm)
