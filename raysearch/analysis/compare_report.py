@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from raysearch.analysis.stats import markdown_table  # noqa: E402
 from search_spaces.schedules import get_family  # noqa: E402
 
 
@@ -112,17 +113,6 @@ def plot_schedules(best: pd.DataFrame, epochs: int, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def markdown_table(table: pd.DataFrame) -> str:
-    """A dataframe as a Markdown table (index first)."""
-    header = [table.index.name or ""] + [str(c) for c in table.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += [
-        "| " + " | ".join([str(i)] + [str(v) for v in row]) + " |"
-        for i, row in zip(table.index, table.itertuples(index=False), strict=True)
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def write_compare_report(trials: pd.DataFrame, epochs: int, out: Path) -> pd.DataFrame:

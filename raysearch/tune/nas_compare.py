@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from raysearch.analysis.compare_report import markdown_table
 from raysearch.analysis.nas_report import nas_summary_table, plot_accuracy_vs_search_time
+from raysearch.analysis.stats import markdown_table
 from raysearch.nas.evaluation import EvalBudget
 from raysearch.nas.methods import method_names, takes_base
 from raysearch.tune.nas_search import SearchSettings, check_search, run_search
