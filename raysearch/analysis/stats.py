@@ -11,6 +11,7 @@ counts the finite values.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,8 @@ def summary_table(
                 math.nan if name == baseline else mann_whitney_greater(x, samples[baseline])
             )
         rows.append(row)
-    return pd.DataFrame(rows, index=pd.Index(list(samples), name=group))
+    columns = ["seeds", "mean", "ci_low", "ci_high"] + ([p_column(baseline)] if baseline else [])
+    return pd.DataFrame(rows, index=pd.Index(list(samples), name=group), columns=columns)
 
 
 def display_table(table: pd.DataFrame, *, digits: int = 4) -> pd.DataFrame:
@@ -137,13 +139,10 @@ def display_table(table: pd.DataFrame, *, digits: int = 4) -> pd.DataFrame:
     return shown
 
 
-def few_seeds_note(table: pd.DataFrame) -> str:
-    """A footnote naming the groups with fewer than :data:`MIN_SEEDS` seeds ('' if none)."""
-    few = [
-        f"{name} ({n})"
-        for name, n in zip(table.index, table["seeds"], strict=True)
-        if n < MIN_SEEDS
-    ]
+def few_seeds_note(seeds: pd.Series) -> str:
+    """A footnote naming the groups (``seeds``' index) with fewer than :data:`MIN_SEEDS` seeds
+    ('' if none)."""
+    few = [f"{name} ({n})" for name, n in seeds.items() if n < MIN_SEEDS]
     if not few:
         return ""
     return (
@@ -163,11 +162,40 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(table: pd.DataFrame, *, digits: int = 4, caption: str = "") -> str:
-    """:func:`display_table` as Markdown, a caption line above and the few-seeds note below."""
-    note = few_seeds_note(table)
-    parts = [
-        caption + "\n\n" if caption else "",
-        markdown_table(display_table(table, digits=digits)),
-    ]
-    return "".join(parts) + (f"\n{note}\n" if note else "")
+def mean_std_text(mean: float, std: float, digits: int = 4) -> str:
+    """``mean ± std``; the mean alone when ``std`` is NaN (one value); ``n/a`` without a mean."""
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def with_notes(table_markdown: str, *notes: str) -> str:
+    """A Markdown table followed by its non-empty notes, one paragraph each."""
+    return table_markdown + "".join(f"\n{note}\n" for note in notes if note)
+
+
+def summary_markdown(
+    table: pd.DataFrame, *, digits: int = 4, legend: str = "", extra: pd.DataFrame | None = None
+) -> str:
+    """:func:`display_table` (joined with the ``extra`` columns) as Markdown, then ``legend``
+    and the few-seeds warning."""
+    shown = display_table(table, digits=digits)
+    if extra is not None:
+        shown = shown.join(extra)
+    return with_notes(markdown_table(shown), legend, few_seeds_note(table["seeds"]))
+
+
+def pick_baseline(names: ArrayLike, preferred: str) -> str | None:
+    """``preferred`` when it is among ``names``, else the first name (None when empty)."""
+    unique = list(dict.fromkeys(np.asarray(names, dtype=object).ravel()))
+    if preferred in unique:
+        return preferred
+    return str(unique[0]) if unique else None
+
+
+def bootstrap_band(stack: ArrayLike, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``stack`` (seeds x points, NaN where a seed has no value yet): the
+    :func:`bootstrap_ci` of the column's mean, as (low, high) arrays; ``kwargs`` go to it."""
+    columns = np.atleast_2d(np.asarray(stack, dtype=float)).T
+    bounds = np.array([bootstrap_ci(c, **kwargs) for c in columns]).reshape(-1, 2)
+    return bounds[:, 0], bounds[:, 1]

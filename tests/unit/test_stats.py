@@ -10,9 +10,12 @@ import pytest
 
 from raysearch.analysis.stats import (
     MIN_SEEDS,
+    bootstrap_band,
     bootstrap_ci,
     few_seeds_note,
     mann_whitney_greater,
+    mean_std_text,
+    pick_baseline,
     summary_markdown,
     summary_table,
 )
@@ -104,14 +107,33 @@ def test_summary_table_has_intervals_around_the_mean_and_p_values_against_the_ba
 
 def test_summary_markdown_shows_every_method_and_warns_below_five_seeds():
     many = summary_table(_frame(MIN_SEEDS), value="acc", group="method", baseline="random")
-    text = summary_markdown(many, caption="clean test accuracy")
-    assert text.startswith(
-        "clean test accuracy\n\n| method | seeds | mean | 95 % CI | p_vs_random |"
-    )
-    assert "| random | 5 | " in text and "| baseline |" in text and "Warning" not in text
+    extra = pd.DataFrame({"trials": [12, 12, 12]}, index=many.index)
+    text = summary_markdown(many, legend="acc: clean test accuracy", extra=extra)
+    lines = text.splitlines()
+    assert lines[0] == "| method | seeds | mean | 95 % CI | p_vs_random | trials |"
+    assert lines[2].startswith("| random | 5 | ") and lines[2].endswith("| baseline | 12 |")
+    assert lines[-1] == "acc: clean test accuracy" and "Warning" not in text
     few = summary_table(_frame(3), value="acc", group="method", baseline="random")
-    assert few_seeds_note(few).startswith("Warning: fewer than 5 seeds for random (3), s2e (3)")
-    assert few_seeds_note(few) in summary_markdown(few)
+    note = few_seeds_note(few["seeds"])
+    assert note.startswith("Warning: fewer than 5 seeds for random (3), s2e (3), tpe (3):")
+    assert summary_markdown(few).endswith(note + "\n")
+    assert few_seeds_note(many["seeds"]) == ""
+
+
+def test_bootstrap_band_is_the_interval_of_each_column_and_nan_without_two_values():
+    stack = np.array([[0.1, 0.5, np.nan], [0.2, 0.7, np.nan], [0.4, 0.6, 0.3]])
+    low, high = bootstrap_band(stack, n_resamples=500)
+    for k in range(2):
+        assert (low[k], high[k]) == bootstrap_ci(stack[:, k], n_resamples=500)
+    assert np.isnan(low[2]) and np.isnan(high[2])
+
+
+def test_small_helpers_baseline_choice_and_mean_std_text():
+    assert pick_baseline(["s2e", "random", "s2e"], "random") == "random"
+    assert pick_baseline(["s2e", "tpe"], "random") == "s2e"  # first one when absent
+    assert pick_baseline([], "random") is None
+    assert mean_std_text(0.5, 0.01) == "0.5000 ± 0.0100"
+    assert mean_std_text(0.5, math.nan) == "0.5000" and mean_std_text(math.nan, 0.1) == "n/a"
 
 
 def test_summary_table_rejects_bad_input_naming_it():
