@@ -24,8 +24,8 @@ CURVES = {
 }
 LEGEND = (
     "Final best per searcher: clean test accuracy of each seed's best-by-validation "
-    "full-length trial. mean: over seeds; 95 % CI: percentile bootstrap interval of the mean "
-    "over seeds; p_vs_X: one-sided Mann-Whitney U p-value that the searcher's final best is "
+    "full-length trial, mean over seeds; 95 % CI: percentile bootstrap interval of that mean; "
+    "p_vs_X: one-sided Mann-Whitney U p-value that the searcher's final best is "
     "greater than X's."
 )
 
@@ -89,7 +89,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
                 for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=True)
             ]
     extra["trials_run"] = table["trials_run"]
-    return stats.summary_markdown(table, legend=LEGEND, extra=extra)
+    return stats.summary_markdown(table, mean_label="test_acc mean", legend=LEGEND, extra=extra)
 
 
 def plot_best_so_far(curves: pd.DataFrame, path: Path) -> None:

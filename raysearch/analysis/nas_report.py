@@ -51,8 +51,8 @@ def nas_summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["seeds ok"] = [
         f"{groups[m]['test_acc'].notna().sum()}/{len(groups[m])}" for m in table.index
     ]
-    accuracy = stats.display_table(test_acc_stats(frame)).drop(columns="seeds")
-    return table.join(accuracy.rename(columns={"mean": "test acc"}))
+    accuracy = stats.display_table(test_acc_stats(frame), mean_label="test acc")
+    return table.join(accuracy.drop(columns="seeds"))
 
 
 def nas_summary_markdown(frame: pd.DataFrame) -> str:

@@ -116,16 +116,19 @@ def summary_table(
     return pd.DataFrame(rows, index=pd.Index(list(samples), name=group), columns=columns)
 
 
-def display_table(table: pd.DataFrame, *, digits: int = 4) -> pd.DataFrame:
-    """:func:`summary_table` as strings: ``seeds``, ``mean``, ``95 % CI`` ``[low, high]`` and
-    the p-value column (``baseline`` on the baseline's row, ``n/a`` where undefined)."""
+def display_table(
+    table: pd.DataFrame, *, digits: int = 4, mean_label: str = "mean"
+) -> pd.DataFrame:
+    """:func:`summary_table` as strings: ``seeds``, the mean (column ``mean_label``), ``95 % CI``
+    ``[low, high]`` and the p-value column (``baseline`` on the baseline's row, ``n/a`` where
+    undefined)."""
 
     def number(v: float, fmt: str) -> str:
         return "n/a" if math.isnan(v) else format(v, fmt)
 
     shown = pd.DataFrame(index=table.index)
     shown["seeds"] = table["seeds"].astype(int)
-    shown["mean"] = [number(v, f".{digits}f") for v in table["mean"]]
+    shown[mean_label] = [number(v, f".{digits}f") for v in table["mean"]]
     shown["95 % CI"] = [
         "n/a" if math.isnan(lo) else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
         for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)
@@ -142,12 +145,16 @@ def display_table(table: pd.DataFrame, *, digits: int = 4) -> pd.DataFrame:
 def few_seeds_note(seeds: pd.Series) -> str:
     """A footnote naming the groups (``seeds``' index) with fewer than :data:`MIN_SEEDS` seeds
     ('' if none)."""
-    few = [f"{name} ({n})" for name, n in seeds.items() if n < MIN_SEEDS]
+    few = {name: int(n) for name, n in seeds.items() if n < MIN_SEEDS}
     if not few:
         return ""
+    if len(few) == len(seeds):
+        where = "in every row (" + "/".join(str(n) for n in sorted(set(few.values()))) + ")"
+    else:
+        where = "for " + ", ".join(f"{name} ({n})" for name, n in few.items())
     return (
-        f"Warning: fewer than {MIN_SEEDS} seeds for {', '.join(few)}: the 95 % intervals and "
-        "p-values are not meaningful."
+        f"Warning: fewer than {MIN_SEEDS} seeds {where}: the 95 % intervals and p-values are "
+        "not meaningful."
     )
 
 
@@ -175,11 +182,16 @@ def with_notes(table_markdown: str, *notes: str) -> str:
 
 
 def summary_markdown(
-    table: pd.DataFrame, *, digits: int = 4, legend: str = "", extra: pd.DataFrame | None = None
+    table: pd.DataFrame,
+    *,
+    digits: int = 4,
+    mean_label: str = "mean",
+    legend: str = "",
+    extra: pd.DataFrame | None = None,
 ) -> str:
     """:func:`display_table` (joined with the ``extra`` columns) as Markdown, then ``legend``
     and the few-seeds warning."""
-    shown = display_table(table, digits=digits)
+    shown = display_table(table, digits=digits, mean_label=mean_label)
     if extra is not None:
         shown = shown.join(extra)
     return with_notes(markdown_table(shown), legend, few_seeds_note(table["seeds"]))

@@ -122,7 +122,7 @@ def test_table_and_figure_from_a_synthetic_csv(tmp_path) -> None:
     assert table.loc["asm", "seeds ok"] == "1/2"
     md = (tmp_path / "nas_compare.md").read_text()
     assert md.splitlines()[0].startswith("| method | search time (s)")
-    assert "| asm |" in md and "Warning: fewer than 5 seeds for darts (2), asm (1)" in md
+    assert "| asm |" in md and "Warning: fewer than 5 seeds in every row (1/2)" in md
     assert pd.read_csv(tmp_path / "nas_compare.csv").shape == (4, len(COLUMNS))
     image = matplotlib.image.imread(tmp_path / "nas_compare.png")
     assert image.shape[0] > 100 and image.shape[1] > 100

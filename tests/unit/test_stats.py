@@ -115,8 +115,10 @@ def test_summary_markdown_shows_every_method_and_warns_below_five_seeds():
     assert lines[-1] == "acc: clean test accuracy" and "Warning" not in text
     few = summary_table(_frame(3), value="acc", group="method", baseline="random")
     note = few_seeds_note(few["seeds"])
-    assert note.startswith("Warning: fewer than 5 seeds for random (3), s2e (3), tpe (3):")
+    assert note.startswith("Warning: fewer than 5 seeds in every row (3):")
     assert summary_markdown(few).endswith(note + "\n")
+    mixed = pd.Series({"random": 5, "s2e": 3, "tpe": 1})
+    assert few_seeds_note(mixed).startswith("Warning: fewer than 5 seeds for s2e (3), tpe (1):")
     assert few_seeds_note(many["seeds"]) == ""
 
 
