@@ -63,7 +63,7 @@ def mann_whitney_greater(values: ArrayLike, baseline: ArrayLike) -> float:
     """One-sided p-value of ``scipy.stats.mannwhitneyu(values, baseline, alternative="greater")``:
     small when ``values`` tend to be larger than ``baseline``. NaN when either is empty.
 
-    Without ties scipy's default is exact for samples of <= 8 values; with ties (equal
+    Without ties scipy's default is exact when a sample has <= 8 values; with ties (equal
     accuracies are common on small test sets) a permutation distribution replaces the normal
     approximation, which is exact (a full enumeration) when C(n+m, n) <= 9999, e.g. 5 vs 5 seeds.
     """
