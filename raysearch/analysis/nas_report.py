@@ -29,17 +29,12 @@ LEGEND = (
 )
 
 
-def test_acc_stats(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`stats.summary_table` of ``test_acc`` per method against :data:`BASELINE` (or the
-    first method when DARTS did not run); a failed seed (NaN) is left out."""
-    baseline = stats.pick_baseline(frame["method"], BASELINE)
-    return stats.summary_table(frame, value="test_acc", group="method", baseline=baseline)
-
-
 def nas_summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per method (in the order given): mean ± std over seeds (sample std; one seed: the value)
     of search time (in the job, and wall time with Ray start-up) and parameters, the seeds that
-    finished, and the test accuracy as mean, 95 % bootstrap interval and p-value (test_acc_stats)."""
+    finished, and the test accuracy as :func:`stats.summary_table` shows it: mean, 95 % bootstrap
+    interval, one-sided Mann-Whitney p against :data:`BASELINE` (the first method when DARTS did
+    not run); a failed seed (NaN) is left out."""
     table = pd.DataFrame(index=pd.Index(list(dict.fromkeys(frame["method"])), name="method"))
     groups = {m: g for m, g in frame.groupby("method", sort=False)}
     for column, label, digits in COST_COLUMNS:
@@ -51,13 +46,15 @@ def nas_summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["seeds ok"] = [
         f"{groups[m]['test_acc'].notna().sum()}/{len(groups[m])}" for m in table.index
     ]
-    accuracy = stats.display_table(test_acc_stats(frame), mean_label="test acc")
+    baseline = stats.pick_baseline(frame["method"], BASELINE)
+    accuracy = stats.summary_table(frame, value="test_acc", group="method", baseline=baseline)
+    accuracy = stats.display_table(accuracy, mean_label="test acc")
     return table.join(accuracy.drop(columns="seeds"))
 
 
 def nas_summary_markdown(frame: pd.DataFrame) -> str:
     """:func:`nas_summary_table` as Markdown, its legend and the few-seeds warning."""
-    seeds = test_acc_stats(frame)["seeds"]
+    seeds = frame.groupby("method", sort=False)["test_acc"].count()
     table = stats.markdown_table(nas_summary_table(frame))
     return stats.with_notes(table, LEGEND, stats.few_seeds_note(seeds))
 
