@@ -212,23 +212,25 @@ def train_loop(config: dict[str, Any]) -> None:
     elif s.trace_dir is not None:
         _trace(s.trace_dir, rank, 0, method, {"w_rows": w_rows, "a_rows": a_rows})
 
-    def batches(split: ImageSplit, g: torch.Generator | None) -> Any:
-        """(images, labels, indices into ``split``); augmented for training (``g`` given),
-        only normalised for ASM-NAS' selection pass (``g`` None)."""
+    def batches(split: ImageSplit, rows: Tensor, g: torch.Generator | None) -> Any:
+        """(images, labels, row numbers in the training set, the same on every rank);
+        augmented for training (``g`` given), only normalised for ASM-NAS' selection pass."""
         it = iterate_batches(split, s.batch_size, shuffle=g is not None, generator=g,
                              drop_last=True, device=device)  # fmt: skip
         for x, y, idx in islice(it, steps):  # same step count on every rank
-            yield (recipe.train(x, g) if g is not None else recipe.test(x)), y, idx
+            yield (recipe.train(x, g) if g is not None else recipe.test(x)), y, rows[idx]
 
     for epoch in range(start, s.epochs):
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(s.seed * 1000 + epoch)
         metrics: dict[str, Any] = {}
-        for tb, vb in zip(batches(w_split, g), batches(a_split, g), strict=True):
+        for tb, vb in zip(batches(w_split, w_rows, g), batches(a_split, a_rows, g), strict=True):
             metrics = method.step(tb, vb)
         method.epoch_end()
         if isinstance(method, AttentionNAS):  # ASM-NAS Sec. 4.3 on this rank's val shard
-            metrics["cell_genotypes"] = format_cell_genotypes(method.derive(batches(a_split, None)))
+            metrics["cell_genotypes"] = format_cell_genotypes(
+                method.derive(batches(a_split, a_rows, None))
+            )
         search_time += time.perf_counter() - t0
         arch = method.arch_tensors()
         metrics.update(
