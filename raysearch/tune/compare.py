@@ -1,9 +1,12 @@
 """``raysearch compare``: every search strategy on the same schedule space and epoch budget.
 
 One Tune experiment per (strategy, seed) under ``OUT/tune/<strategy>-seed<s>``. Every trial
-checkpoints each epoch, the S2E searcher's state is saved with the experiment, and a finished
-experiment leaves a ``DONE`` marker, so ``resume=True`` restores unfinished experiments with
-``Tuner.restore`` (nothing lost, nothing run twice) and skips finished ones.
+checkpoints each epoch and the S2E searcher's state is saved with the experiment. Only a
+*complete* experiment (every planned trial terminal, or the epoch budget spent) gets a ``DONE``
+marker; an interrupted one (Ctrl-C: Tune stops gracefully and ``fit`` returns) raises
+:class:`Interrupted` and no later experiment starts. ``resume=True`` restores unfinished
+experiments with ``Tuner.restore`` (nothing lost, nothing run twice) and skips finished ones.
+``OUT`` belongs to one set of settings (:mod:`raysearch.analysis.results_folder`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +25,24 @@ from typing import Any
 import pandas as pd
 from ray import tune
 
+from raysearch.analysis.results_folder import (
+    FolderState,
+    Interrupted,
+    claim_folder,
+    mark_finished,
+    write_atomic,
+    write_fingerprint,
+)
 from raysearch.noisy.settings import TrialSettings
+from raysearch.tune.budget import EpochBudget
 from raysearch.tune.preflight import check_resumable, check_trial_inputs, init_ray
-from raysearch.tune.searchers import SearchRequest, check_searcher_names, make_search, tune_config
+from raysearch.tune.searchers import (
+    SearchRequest,
+    SearchSetup,
+    check_searcher_names,
+    make_search,
+    tune_config,
+)
 from raysearch.tune.spaces import SCHEDULE_KEY, family_space, simplex_groups
 from raysearch.tune.trainable import CoteachingTrainable
 from search_spaces.schedules import get_family
@@ -61,6 +83,13 @@ class CompareSettings:
     @property
     def experiments(self) -> list[tuple[str, int]]:
         return [(name, seed) for seed in range(self.seeds) for name in self.searchers]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings every trial of the folder depends on (``out`` excluded: a copied or
+        moved folder keeps its fingerprint)."""
+        settings = dataclasses.asdict(self)
+        settings.pop("out")
+        return settings
 
     def request(self, seed: int) -> SearchRequest:
         family = get_family(self.space)
@@ -144,6 +173,48 @@ def _run_config(settings: CompareSettings, name: str, setup: Any) -> tune.RunCon
     )
 
 
+@contextmanager
+def _sigint_handler_kept() -> Iterator[None]:
+    """Put back the SIGINT handler after ``Tuner.fit``: Tune installs its own (first Ctrl-C:
+    stop gracefully) and restores ours only when it fires, so a finished ``fit`` would leave a
+    stale handler that swallows the next Ctrl-C."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def experiment_complete(grid: Any, setup: SearchSetup) -> bool:
+    """Whether a ``fit`` ran its whole plan: every trial terminal (finished or failed) and all
+    ``num_samples`` trials created, or, for a budgeted scheduler, the epoch budget spent.
+    Decided from what ran, not from ``fit`` returning (it also returns after a Ctrl-C)."""
+    trials = len(grid)
+    if grid.num_terminated + grid.num_errors < trials:
+        return False
+    if setup.budget is not None and setup.budget.total >= setup.budget.budget:
+        return True
+    return trials >= setup.num_samples
+
+
+def _restore(settings: CompareSettings, seed: int, path: Path) -> tune.Tuner:
+    tuner = tune.Tuner.restore(
+        str(path),
+        trainable=_trainable(settings),
+        param_space=settings.param_space(seed),
+        resume_errored=True,
+    )
+    # the stopper was unpickled with the absolute budget file of the folder it started in:
+    # point it at this folder, so a copied or moved folder never writes into the original
+    internal = tuner._local_tuner  # noqa: SLF001 - Tune has no public accessor for it
+    stopper = internal.get_run_config().stop if internal is not None else None
+    if isinstance(stopper, EpochBudget):
+        stopper.persist_to(path / BUDGET_FILE)
+    return tuner
+
+
 def run_experiment(
     settings: CompareSettings,
     searcher: str,
@@ -151,33 +222,32 @@ def run_experiment(
     *,
     resume: bool,
 ) -> Path:
-    """Run (or resume, or skip when finished) one (strategy, seed) experiment; return its folder."""
+    """Run (or resume, or skip when finished) one (strategy, seed) experiment; return its folder.
+    ``Interrupted`` when the run stopped before its plan was complete (no ``DONE`` then)."""
     name = f"{searcher}-seed{seed}"
     path = Path(settings.out) / "tune" / name
     if (path / DONE_MARKER).exists():
         print(f"[{name}] finished earlier, skipped", flush=True)
         return path
+    request = settings.request(seed)
+    setup = make_search(searcher, request)
+    if setup.budget is not None:  # survives Tuner.restore (see EpochBudget)
+        setup.budget.persist_to(path / BUDGET_FILE)
     if resume and tune.Tuner.can_restore(str(path)):
         print(f"[{name}] resuming from {path}", flush=True)
-        tuner = tune.Tuner.restore(
-            str(path),
-            trainable=_trainable(settings),
-            param_space=settings.param_space(seed),
-            resume_errored=True,
-        )
+        tuner = _restore(settings, seed, path)
     else:
-        request = settings.request(seed)
-        setup = make_search(searcher, request)
-        if setup.budget is not None:  # survives Tuner.restore (see EpochBudget)
-            setup.budget.persist_to(path / BUDGET_FILE)
         tuner = tune.Tuner(
             _trainable(settings),
             param_space=settings.param_space(seed),
             tune_config=tune_config(setup, request),
             run_config=_run_config(settings, name, setup),
         )
-    tuner.fit()
-    (path / DONE_MARKER).write_text(json.dumps({"searcher": searcher, "seed": seed}))
+    with _sigint_handler_kept():
+        grid = tuner.fit()
+    if not experiment_complete(grid, setup):
+        raise Interrupted(f"[{name}] interrupted after {len(grid)} trial(s); state saved in {path}")
+    write_atomic(path / DONE_MARKER, json.dumps({"searcher": searcher, "seed": seed}))
     return path
 
 
@@ -187,19 +257,32 @@ def run_compare(
     address: str | None = None,
     resume: bool = False,
 ) -> pd.DataFrame:
-    """Run every (strategy, seed) experiment and return the dataframe of all trials."""
+    """Run every (strategy, seed) experiment, write the report and return all trials.
+
+    The folder is checked first (:func:`claim_folder`): other settings, or an interrupted run
+    without ``resume``, are refused before anything is written or Ray starts; a finished
+    folder returns its trials without running anything. ``Interrupted`` when a run stops early.
+    """
+    from raysearch.analysis.compare_report import write_compare_report
     from raysearch.analysis.experiments import load_compare_dir
 
     configure_experiment_snapshots()
     out = Path(settings.out)
+    state = claim_folder(out, "compare", settings.fingerprint(), resume=resume)
+    if state is FolderState.FINISHED:
+        print(f"{out} finished earlier with these settings; nothing to run", flush=True)
+        return load_compare_dir(out)
     check_trial_inputs(settings.trial, address)
     if resume:
         check_resumable(out)
     init_ray(address)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=2))
+    write_fingerprint(out, "compare", settings.fingerprint())
+    write_atomic(out / "settings.json", json.dumps(dataclasses.asdict(settings), indent=2))
     for searcher, seed in settings.experiments:
         run_experiment(settings, searcher, seed, resume=resume)
     # Tune's own hint names its staging folder; the event files are kept under OUT/tune
     print(f"TensorBoard: tensorboard --logdir {out / 'tune'}", flush=True)
-    return load_compare_dir(out)
+    trials = load_compare_dir(out)
+    write_compare_report(trials, settings.trial.epochs, out)
+    mark_finished(out)
+    return trials
