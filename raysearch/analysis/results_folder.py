@@ -16,8 +16,11 @@ import enum
 import hashlib
 import json
 import os
+import signal
 import tempfile
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +159,20 @@ def write_atomic(path: str | Path, content: str | bytes | Callable[[Path], None]
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def sigint_handler_kept() -> Iterator[None]:
+    """Put back the SIGINT handler after ``Tuner.fit``: Tune installs its own (first Ctrl-C:
+    stop gracefully) and restores ours only when it fires, so a finished ``fit`` would leave a
+    stale handler that swallows the next Ctrl-C."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def resume_hint(argv: list[str]) -> str:

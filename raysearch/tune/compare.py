@@ -14,10 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +26,7 @@ from raysearch.analysis.results_folder import (
     Interrupted,
     claim_folder,
     mark_finished,
+    sigint_handler_kept,
     write_atomic,
     write_fingerprint,
 )
@@ -173,20 +170,6 @@ def _run_config(settings: CompareSettings, name: str, setup: Any) -> tune.RunCon
     )
 
 
-@contextmanager
-def _sigint_handler_kept() -> Iterator[None]:
-    """Put back the SIGINT handler after ``Tuner.fit``: Tune installs its own (first Ctrl-C:
-    stop gracefully) and restores ours only when it fires, so a finished ``fit`` would leave a
-    stale handler that swallows the next Ctrl-C."""
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGINT) if main else None
-    try:
-        yield
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
-
-
 def experiment_complete(grid: Any, setup: SearchSetup) -> bool:
     """Whether a ``fit`` ran its whole plan: every trial terminal (finished or failed) and all
     ``num_samples`` trials created, or, for a budgeted scheduler, the epoch budget spent.
@@ -243,7 +226,7 @@ def run_experiment(
             tune_config=tune_config(setup, request),
             run_config=_run_config(settings, name, setup),
         )
-    with _sigint_handler_kept():
+    with sigint_handler_kept():
         grid = tuner.fit()
     if not experiment_complete(grid, setup):
         raise Interrupted(f"[{name}] interrupted after {len(grid)} trial(s); state saved in {path}")

@@ -152,3 +152,24 @@ def test_keyboard_interrupt_exits_130_with_the_resume_command(tmp_path, capsys, 
         + " ".join(_compare_args(tmp_path / "run"))
         + " --resume"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        ("nas search", ["nas", "search", "--C", "2", "--layers", "1", "--batch-size", "8"]),
+        ("nas evaluate", ["nas", "evaluate", "--genotype", "DARTS_V2", "--C", "4"]),
+        ("nas compare", ["nas", "compare", "--methods", "darts-1st", "--C", "2", "--layers", "1"]),
+        ("reweight", ["reweight", "--method", "none", "--epochs", "1"]),
+    ],
+)
+def test_every_command_refuses_other_settings_before_writing(tmp_path, capsys, command, argv):
+    out = tmp_path / "run"
+    write_fingerprint(out, command, {"placeholder": 1}, finished=True)
+    before = _snapshot(out)
+    for extra in ([], ["--resume"]):
+        assert main([*argv, *extra, "--out", str(out)]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith(f"raysearch: error: {out} was run with other settings (")
+        assert "placeholder: 1 -> '<unset>'" in error and len(error.splitlines()) == 1
+    assert _snapshot(out) == before
