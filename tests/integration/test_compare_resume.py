@@ -99,16 +99,21 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _assert_complete(out: Path, searchers: list[str], trials: int, epochs: int) -> None:
+    """Every experiment DONE, each trial's epochs 1..k each once; plain searchers ran exactly
+    ``trials`` full trials, Hyperband spent its epoch budget; S2E told N / K batches."""
     frame = load_compare_dir(out)
     for searcher in searchers:
         mine = frame[frame["searcher"] == searcher]
-        assert len(mine) == trials and mine["trial_id"].nunique() == trials  # none lost or added
-        assert (mine["epochs_trained"] == epochs).all()
         experiment = out / "tune" / f"{searcher}-seed0"
         assert (experiment / "DONE").exists()
         counts = _epoch_counts(experiment)
-        assert len(counts) == trials
-        assert all(c == list(range(1, epochs + 1)) for c in counts), counts  # each epoch once
+        assert all(c == list(range(1, len(c) + 1)) for c in counts), counts  # each epoch once
+        if searcher == "hyperband":
+            spent = json.loads((experiment / "epoch_budget.json").read_text())
+            assert sum(spent.values()) == sum(len(c) for c in counts) >= trials * epochs
+            continue
+        assert len(mine) == trials and mine["trial_id"].nunique() == trials  # none lost or added
+        assert (mine["epochs_trained"] == epochs).all() and len(counts) == trials
     if "s2e" in searchers:
         assert _s2e_iteration(out / "tune" / "s2e-seed0") == trials // K
 
@@ -128,15 +133,15 @@ def test_killed_compare_resumes_without_losing_or_repeating_trials(tmp_path):
 
 def test_ctrl_c_stops_every_experiment_exits_130_and_a_copy_resumes_in_its_own_folder(tmp_path):
     original, copy = tmp_path / "run", tmp_path / "copy"
-    command = _command(original, searchers="s2e,random", trials=4, epochs=2, batches=4)
+    command = _command(original, searchers="hyperband,s2e", trials=4, epochs=2, batches=4)
     status, output = _interrupt(_start(command), signal.SIGINT, after_line="trial 1 done")
     assert status == 130, output
     last = output.strip().splitlines()[-1]
     assert last.startswith("raysearch: interrupted") and last.endswith(
         "resume with: " + " ".join(command) + " --resume"
     ), last
-    assert not (original / "tune" / "s2e-seed0" / "DONE").exists()
-    assert not (original / "tune" / "random-seed0").exists()  # no later experiment started
+    assert not (original / "tune" / "hyperband-seed0" / "DONE").exists()
+    assert not (original / "tune" / "s2e-seed0").exists()  # no later experiment started
     assert not (original / "summary.md").exists()
 
     refused = _run(command)  # a fresh run is never stacked on the interrupted one
@@ -151,7 +156,7 @@ def test_ctrl_c_stops_every_experiment_exits_130_and_a_copy_resumes_in_its_own_f
     resumed = _run([*copy_command, "--resume"])
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _snapshot(original) == before  # the copy wrote nothing into the original
-    _assert_complete(copy, ["s2e", "random"], 4, 2)
+    _assert_complete(copy, ["hyperband", "s2e"], 4, 2)
 
     report = _snapshot(copy)
     again = _run(copy_command)  # a finished folder: a no-op that says so
