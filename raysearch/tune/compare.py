@@ -258,9 +258,9 @@ def run_compare(
     check_trial_inputs(settings.trial, address)
     if resume:
         check_resumable(out)
-    init_ray(address)
-    write_fingerprint(out, "compare", settings.fingerprint())
+    write_fingerprint(out, "compare", settings.fingerprint())  # a stop from here on: --resume
     write_atomic(out / "settings.json", json.dumps(dataclasses.asdict(settings), indent=2))
+    init_ray(address)
     for searcher, seed in settings.experiments:
         run_experiment(settings, searcher, seed, resume=resume)
     # Tune's own hint names its staging folder; the event files are kept under OUT/tune
