@@ -32,7 +32,12 @@ from raysearch.analysis.results_folder import (
 )
 from raysearch.noisy.settings import TrialSettings
 from raysearch.tune.budget import EpochBudget
-from raysearch.tune.preflight import check_resumable, check_trial_inputs, init_ray
+from raysearch.tune.preflight import (
+    check_ray_address,
+    check_resumable,
+    check_trial_inputs,
+    init_ray,
+)
 from raysearch.tune.searchers import (
     SearchRequest,
     SearchSetup,
@@ -258,6 +263,7 @@ def run_compare(
     check_trial_inputs(settings.trial, address)
     if resume:
         check_resumable(out)
+    check_ray_address(address)  # an unreachable address leaves no folder behind
     write_fingerprint(out, "compare", settings.fingerprint())  # a stop from here on: --resume
     write_atomic(out / "settings.json", json.dumps(dataclasses.asdict(settings), indent=2))
     init_ray(address)
