@@ -37,6 +37,7 @@ from raysearch.tune.preflight import (
     check_resumable,
     check_trial_inputs,
     init_ray,
+    plan_ran,
 )
 from raysearch.tune.searchers import (
     SearchRequest,
@@ -175,16 +176,13 @@ def _run_config(settings: CompareSettings, name: str, setup: Any) -> tune.RunCon
     )
 
 
-def experiment_complete(grid: Any, setup: SearchSetup) -> bool:
-    """Whether a ``fit`` ran its whole plan: every trial terminal (finished or failed) and all
-    ``num_samples`` trials created, or, for a budgeted scheduler, the epoch budget spent.
+def experiment_complete(path: Path, setup: SearchSetup) -> bool:
+    """Whether the experiment in ``path`` ran its whole plan: the epoch budget of a budgeted
+    scheduler spent, or every one of ``num_samples`` trials ended (:func:`plan_ran`).
     Decided from what ran, not from ``fit`` returning (it also returns after a Ctrl-C)."""
-    trials = len(grid)
-    if grid.num_terminated + grid.num_errors < trials:
-        return False
     if setup.budget is not None and setup.budget.total >= setup.budget.budget:
         return True
-    return trials >= setup.num_samples
+    return plan_ran(path, setup.num_samples)
 
 
 def _restore(settings: CompareSettings, seed: int, path: Path) -> tune.Tuner:
@@ -232,9 +230,9 @@ def run_experiment(
             run_config=_run_config(settings, name, setup),
         )
     with sigint_handler_kept():
-        grid = tuner.fit()
-    if not experiment_complete(grid, setup):
-        raise Interrupted(f"[{name}] interrupted after {len(grid)} trial(s); state saved in {path}")
+        tuner.fit()
+    if not experiment_complete(path, setup):
+        raise Interrupted(f"[{name}] stopped before its plan was complete; state saved in {path}")
     write_atomic(path / DONE_MARKER, json.dumps({"searcher": searcher, "seed": seed}))
     return path
 

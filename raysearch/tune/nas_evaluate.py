@@ -72,6 +72,8 @@ def run_jobs(
     import ray
     from ray import tune
 
+    from raysearch.tune.preflight import plan_ran
+
     storage = Path(storage_path).expanduser().resolve()  # before any trial changes directory
     storage.mkdir(parents=True, exist_ok=True)
     if not ray.is_initialized():
@@ -100,7 +102,7 @@ def run_jobs(
     )
     with sigint_handler_kept():
         grid = tuner.fit()
-    if len(grid) < len(jobs) or grid.num_terminated + grid.num_errors < len(grid):
+    if not plan_ran(grid.experiment_path, len(jobs)):
         raise Interrupted(f"evaluation {name} stopped before its {len(jobs)} jobs finished")
     results = [grid[i] for i in range(len(grid))]
     rows = [_row((r.config or {})["job"], r.metrics or {}, r.error) for r in results]

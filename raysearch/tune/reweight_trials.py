@@ -11,6 +11,7 @@ from ray import tune
 
 from raysearch.analysis.results_folder import Interrupted, sigint_handler_kept
 from raysearch.reweight.settings import ReweightSettings
+from raysearch.tune.preflight import plan_ran
 from raysearch.tune.reweight_trainable import ReweightTrainable
 
 FINAL_COLUMNS = [
@@ -46,7 +47,7 @@ def run_reweight_trials(
         tuner = _new_tuner(settings, trainable, param_space, storage)
     with sigint_handler_kept():
         grid = tuner.fit()
-    if len(grid) < len(seeds) or grid.num_terminated + grid.num_errors < len(grid):
+    if not plan_ran(experiment, len(seeds)):
         raise Interrupted(f"reweighting stopped before its {len(seeds)} seed(s) finished")
     return _final_rows(grid)
 

@@ -1,5 +1,6 @@
 """A results folder belongs to one set of settings; result files are replaced atomically."""
 
+import json
 import os
 import signal
 
@@ -173,3 +174,20 @@ def test_every_command_refuses_other_settings_before_writing(tmp_path, capsys, c
         assert error.startswith(f"raysearch: error: {out} was run with other settings (")
         assert "placeholder: 1 -> '<unset>'" in error and len(error.splitlines()) == 1
     assert _snapshot(out) == before
+
+
+def _state(folder, *statuses):
+    folder.mkdir(parents=True, exist_ok=True)
+    data = [[json.dumps({"status": s}), json.dumps({})] for s in statuses]
+    (folder / "experiment_state-2026.json").write_text(json.dumps({"trial_data": data}))
+
+
+def test_plan_ran_reads_the_saved_statuses_not_the_count_of_returned_trials(tmp_path):
+    from raysearch.tune.preflight import plan_ran
+
+    assert not plan_ran(tmp_path / "none", 1)  # nothing saved: nothing ran
+    _state(tmp_path / "a", "TERMINATED", "ERROR", "TERMINATED")
+    assert plan_ran(tmp_path / "a", 3) and not plan_ran(tmp_path / "a", 4)
+    for unfinished in ("RUNNING", "PAUSED", "PENDING"):
+        _state(tmp_path / unfinished, "TERMINATED", unfinished)
+        assert not plan_ran(tmp_path / unfinished, 2)
