@@ -100,7 +100,10 @@ def _compare(args: argparse.Namespace) -> int:
     from raysearch.analysis.compare_report import summary_table
     from raysearch.tune.compare import run_compare
 
-    trials = run_compare(settings, address=args.address, resume=args.resume)  # writes the report
+    trials = run_compare(  # writes the report
+        settings, address=args.address, resume=args.resume,
+        experiments_at_once=args.experiments_at_once,
+    )  # fmt: skip
     print(summary_table(trials, settings.trial.epochs).to_string())
     print(f"results: {settings.out} (trials.csv, best_so_far.png, schedules.png, summary.md)")
     return 0
@@ -126,6 +129,10 @@ def add_compare_parser(commands: Any) -> argparse.ArgumentParser:
     compare.add_argument("--cpus-per-trial", type=int, default=1)
     compare.add_argument("--gpus-per-trial", type=float, default=0.0)
     compare.add_argument("--max-batches-per-epoch", type=int, default=None)
+    compare.add_argument(
+        "--experiments-at-once", type=int, default=1,
+        help="(strategy, seed) experiments run side by side on the one Ray cluster",
+    )  # fmt: skip
     compare.add_argument(
         "--resume", action="store_true", help="continue an interrupted comparison in --out"
     )

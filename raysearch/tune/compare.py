@@ -87,6 +87,12 @@ class CompareSettings:
     def experiments(self) -> list[tuple[str, int]]:
         return [(name, seed) for seed in range(self.seeds) for name in self.searchers]
 
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> CompareSettings:
+        """Inverse of ``dataclasses.asdict`` (JSON round trip)."""
+        trial = TrialSettings(**fields["trial"])
+        return cls(**{**fields, "trial": trial, "searchers": tuple(fields["searchers"])})
+
     def fingerprint(self) -> dict[str, Any]:
         """The settings every trial of the folder depends on (``out`` excluded: a copied or
         moved folder keeps its fingerprint)."""
@@ -242,8 +248,11 @@ def run_compare(
     *,
     address: str | None = None,
     resume: bool = False,
+    experiments_at_once: int = 1,
 ) -> pd.DataFrame:
     """Run every (strategy, seed) experiment, write the report and return all trials.
+    ``experiments_at_once`` > 1 runs experiments side by side on the one Ray cluster
+    (:mod:`raysearch.tune.side_by_side`); the results are the same.
 
     The folder is checked first (:func:`claim_folder`): other settings, or an interrupted run
     without ``resume``, are refused before anything is written or Ray starts; a finished
@@ -252,6 +261,8 @@ def run_compare(
     from raysearch.analysis.compare_report import write_compare_report
     from raysearch.analysis.experiments import load_compare_dir
 
+    if experiments_at_once < 1:
+        raise ValueError(f"experiments_at_once must be >= 1, got {experiments_at_once}")
     configure_experiment_snapshots()
     out = Path(settings.out)
     state = claim_folder(out, "compare", settings.fingerprint(), resume=resume)
@@ -265,8 +276,16 @@ def run_compare(
     write_fingerprint(out, "compare", settings.fingerprint())  # a stop from here on: --resume
     write_atomic(out / "settings.json", json.dumps(dataclasses.asdict(settings), indent=2))
     init_ray(address)
-    for searcher, seed in settings.experiments:
-        run_experiment(settings, searcher, seed, resume=resume)
+    if experiments_at_once > 1 and len(settings.experiments) > 1:
+        import ray
+
+        from raysearch.tune.side_by_side import run_side_by_side
+
+        gcs = ray.get_runtime_context().gcs_address
+        run_side_by_side(settings, resume=resume, address=gcs, at_once=experiments_at_once)
+    else:
+        for searcher, seed in settings.experiments:
+            run_experiment(settings, searcher, seed, resume=resume)
     # Tune's own hint names its staging folder; the event files are kept under OUT/tune
     print(f"TensorBoard: tensorboard --logdir {out / 'tune'}", flush=True)
     trials = load_compare_dir(out)

@@ -1,5 +1,6 @@
 """A results folder belongs to one set of settings; result files are replaced atomically."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -191,3 +192,14 @@ def test_plan_ran_reads_the_saved_statuses_not_the_count_of_returned_trials(tmp_
     for unfinished in ("RUNNING", "PAUSED", "PENDING"):
         _state(tmp_path / unfinished, "TERMINATED", unfinished)
         assert not plan_ran(tmp_path / unfinished, 2)
+
+
+def test_compare_settings_survive_the_json_handed_to_side_by_side_drivers(tmp_path):
+    from raysearch.cli.main import build_parser, compare_settings
+    from raysearch.tune.compare import CompareSettings
+
+    args = build_parser().parse_args([*_compare_args(tmp_path), "--noise", "pair:0.45"])
+    settings = compare_settings(args)
+    assert (
+        CompareSettings.from_dict(json.loads(json.dumps(dataclasses.asdict(settings)))) == settings
+    )
