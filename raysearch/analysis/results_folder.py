@@ -84,7 +84,7 @@ def claim_folder(
 ) -> FolderState:
     """Decide what a run of ``command`` with ``settings`` may do with ``folder``; write nothing.
 
-    ``NEW``: empty or missing folder (``--resume`` then has nothing to continue: refused).
+    ``NEW``: empty or missing folder (with ``resume``: says there is nothing to resume).
     ``FINISHED``: the same settings finished there; the caller does nothing.
     ``INTERRUPTED``: the same settings stopped early there, and ``resume`` is set.
     ``ValueError`` (one line) for another command or other settings, an interrupted folder
@@ -100,8 +100,8 @@ def claim_folder(
                 f"{folder} holds files but no {FINGERPRINT_FILE} (not a raysearch results "
                 "folder, or one made before fingerprints); choose another --out"
             )
-        if resume:
-            raise ValueError(f"nothing to resume in {folder}; run without --resume to start it")
+        if resume:  # e.g. stopped before it wrote anything: a resume is a start
+            print(f"nothing to resume in {folder}; starting it", flush=True)
         return FolderState.NEW
     if record["command"] != command:
         raise ValueError(

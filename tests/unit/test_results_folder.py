@@ -65,7 +65,7 @@ def test_other_settings_are_refused_in_one_line_naming_them(tmp_path, finished, 
     assert "\n" not in str(error.value)
 
 
-def test_another_command_a_foreign_folder_and_resuming_nothing_are_refused(tmp_path):
+def test_another_command_and_a_foreign_folder_are_refused(tmp_path):
     write_fingerprint(tmp_path / "a", "nas search", SETTINGS)
     with pytest.raises(ValueError, match="holds results of `raysearch nas search`"):
         claim_folder(tmp_path / "a", "compare", SETTINGS, resume=True)
@@ -73,8 +73,7 @@ def test_another_command_a_foreign_folder_and_resuming_nothing_are_refused(tmp_p
     (tmp_path / "b" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="holds files but no fingerprint.json"):
         claim_folder(tmp_path / "b", "compare", SETTINGS, resume=False)
-    with pytest.raises(ValueError, match="nothing to resume in"):
-        claim_folder(tmp_path / "c", "compare", SETTINGS, resume=True)
+    assert claim_folder(tmp_path / "c", "compare", SETTINGS, resume=True) is FolderState.NEW
     (tmp_path / "d").write_text("a file")
     with pytest.raises(ValueError, match="is a file, not a folder"):
         claim_folder(tmp_path / "d", "compare", SETTINGS, resume=False)
