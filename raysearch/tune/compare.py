@@ -192,19 +192,12 @@ def experiment_complete(path: Path, setup: SearchSetup) -> bool:
 
 
 def _restore(settings: CompareSettings, seed: int, path: Path) -> tune.Tuner:
-    tuner = tune.Tuner.restore(
+    return tune.Tuner.restore(
         str(path),
         trainable=_trainable(settings),
         param_space=settings.param_space(seed),
         resume_errored=True,
     )
-    # the stopper was unpickled with the absolute budget file of the folder it started in:
-    # point it at this folder, so a copied or moved folder never writes into the original
-    internal = tuner._local_tuner  # noqa: SLF001 - Tune has no public accessor for it
-    stopper = internal.get_run_config().stop if internal is not None else None
-    if isinstance(stopper, EpochBudget):
-        stopper.persist_to(path / BUDGET_FILE)
-    return tuner
 
 
 def run_experiment(
@@ -223,6 +216,7 @@ def run_experiment(
         return path
     request = settings.request(seed)
     setup = make_search(searcher, request)
+    EpochBudget.locate(path)  # a restored stopper keeps its count here, even in a copied folder
     if setup.budget is not None:  # survives Tuner.restore (see EpochBudget)
         setup.budget.persist_to(path / BUDGET_FILE)
     if resume and tune.Tuner.can_restore(str(path)):
