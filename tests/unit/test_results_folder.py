@@ -202,3 +202,9 @@ def test_compare_settings_survive_the_json_handed_to_side_by_side_drivers(tmp_pa
     assert (
         CompareSettings.from_dict(json.loads(json.dumps(dataclasses.asdict(settings)))) == settings
     )
+
+
+def test_experiments_at_once_below_one_is_refused_before_the_folder_exists(tmp_path, capsys):
+    assert main(_compare_args(tmp_path / "run", "--experiments-at-once", "0")) == 2
+    assert "experiments_at_once must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
