@@ -65,7 +65,9 @@ def run_side_by_side(settings: Any, *, resume: bool, address: str, at_once: int)
                 )
             for child in [c for c in running if c.poll() is not None]:
                 name = running.pop(child)
-                if child.returncode == INTERRUPTED_EXIT:
+                if child.returncode in (INTERRUPTED_EXIT, -signal.SIGINT) or (
+                    stopping and child.returncode != 0  # stopped by the SIGINT passed on
+                ):
                     stopping = True
                 elif child.returncode != 0:
                     failures.append(f"{name} (exit status {child.returncode})")
