@@ -51,7 +51,9 @@ from raysearch.tune.trainable import CoteachingTrainable
 from search_spaces.schedules import get_family
 
 METRIC, MODE = "val_acc", "max"
-BUDGET_FILE = "epoch_budget.json"
+# not *.json / *.pkl: on restore Tune copies those into its driver staging folder and syncs
+# them back over the experiment folder at every snapshot, which would reset the count
+BUDGET_FILE = "epoch_budget.state"
 DONE_MARKER = "DONE"
 
 
@@ -186,8 +188,10 @@ def experiment_complete(path: Path, setup: SearchSetup) -> bool:
     """Whether the experiment in ``path`` ran its whole plan: the epoch budget of a budgeted
     scheduler spent, or every one of ``num_samples`` trials ended (:func:`plan_ran`).
     Decided from what ran, not from ``fit`` returning (it also returns after a Ctrl-C)."""
-    if setup.budget is not None and setup.budget.total >= setup.budget.budget:
-        return True
+    if setup.budget is not None:
+        setup.budget.persist_to(path / BUDGET_FILE)  # read the count the run left
+        if setup.budget.total >= setup.budget.budget:
+            return True
     return plan_ran(path, setup.num_samples)
 
 
