@@ -23,7 +23,7 @@ import pandas as pd
 from benchmarks._common import results_dir
 
 COMPARISON = ["--searchers", "s2e,random", "--seeds", "2", "--trials", "4", "--samples-per-iter",
-              "2", "--epochs", "3", "--max-batches-per-epoch", "12"]  # fmt: skip
+              "2", "--epochs", "3"]  # fmt: skip
 
 
 def epoch_seconds(out: Path) -> float:
@@ -36,16 +36,17 @@ def epoch_seconds(out: Path) -> float:
     return total
 
 
-def run_once(at_once: int, cores: int) -> dict[str, float]:
+def run_once(at_once: int, cores: int, batches: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         command = [sys.executable, "-m", "raysearch.cli", "compare", *COMPARISON,
-                   "--experiments-at-once", str(at_once), "--out", str(out)]  # fmt: skip
+                   "--max-batches-per-epoch", str(batches), "--experiments-at-once", str(at_once),
+                   "--out", str(out)]  # fmt: skip
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, timeout=1200)
         wall = time.perf_counter() - start
         busy = epoch_seconds(out)
-    return {"experiments_at_once": at_once, "wall_s": wall, "epoch_s": busy,
+    return {"experiments_at_once": at_once, "batches": batches, "wall_s": wall, "epoch_s": busy,
             "core_use": busy / (wall * cores), "load1": os.getloadavg()[0]}  # fmt: skip
 
 
@@ -53,10 +54,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--at-once", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--batches", type=int, default=12, help="--max-batches-per-epoch")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    rows = [run_once(n, cores) for _ in range(args.repeats) for n in (1, args.at_once)]
+    rows = [
+        run_once(n, cores, args.batches) for _ in range(args.repeats) for n in (1, args.at_once)
+    ]
     frame = pd.DataFrame(rows)
     frame.to_csv(results_dir(args.out) / "compare_core_use.csv", index=False)
     print(frame.to_string(index=False))
