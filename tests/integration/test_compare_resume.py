@@ -105,19 +105,28 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def _assert_complete(out: Path, searchers: list[str], trials: int, epochs: int) -> None:
-    """Every experiment DONE, each trial's epochs 1..k each once; plain searchers ran exactly
-    ``trials`` full trials, Hyperband spent its epoch budget; S2E told N / K batches."""
+def _assert_complete(
+    out: Path, searchers: list[str], trials: int, epochs: int, *, kills: int = 0
+) -> None:
+    """Every experiment DONE, each trial's epochs 1..k each trained; an epoch is trained twice
+    only where a SIGKILL fell between its result and Tune's next snapshot (at most ``kills``
+    repeats; none after SIGINTs); plain searchers ran exactly ``trials`` full trials, Hyperband
+    counted every epoch once; S2E told N / K batches."""
     frame = load_compare_dir(out)
+    repeats = sum(
+        len(c) - len(set(c)) for s in searchers for c in _epoch_counts(out / "tune" / f"{s}-seed0")
+    )
+    print(f"[{out.name}] epochs trained twice: {repeats}")
+    assert repeats <= kills
     for searcher in searchers:
         mine = frame[frame["searcher"] == searcher]
         experiment = out / "tune" / f"{searcher}-seed0"
         assert (experiment / "DONE").exists()
         counts = _epoch_counts(experiment)
-        assert all(c == list(range(1, len(c) + 1)) for c in counts), counts  # each epoch once
+        assert all(sorted(set(c)) == list(range(1, max(c, default=0) + 1)) for c in counts), counts
         if searcher == "hyperband":
             spent = json.loads((experiment / "epoch_budget.state").read_text())
-            assert sum(spent.values()) == sum(len(c) for c in counts)  # every epoch counted once
+            assert sum(spent.values()) == sum(len(set(c)) for c in counts)  # each counted once
             continue
         assert len(mine) == trials and mine["trial_id"].nunique() == trials  # none lost or added
         assert (mine["epochs_trained"] == epochs).all() and len(counts) == trials
@@ -132,7 +141,7 @@ def test_killed_compare_resumes_without_losing_or_repeating_trials(tmp_path):
     assert 1 <= len(before) <= TRIALS and not (interrupted / "tune" / "s2e-seed0" / "DONE").exists()
 
     assert _run(_command(interrupted, "--resume")).returncode == 0
-    _assert_complete(interrupted, ["s2e"], TRIALS, EPOCHS)
+    _assert_complete(interrupted, ["s2e"], TRIALS, EPOCHS, kills=1)
 
     assert _run(_command(uninterrupted)).returncode == 0
     assert _schedules(load_compare_dir(interrupted)) == _schedules(load_compare_dir(uninterrupted))
@@ -194,7 +203,7 @@ def test_chaos_five_interruptions_sigint_and_sigkill_alternately(tmp_path, at_on
     print(f"\n[chaos] (signal, after s, exit status, trials on disk): {log}")
     finished = _run([*command, "--resume"])
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    _assert_complete(out, searchers, trials, epochs)
+    _assert_complete(out, searchers, trials, epochs, kills=2)
     assert _run(_command(whole, searchers=",".join(searchers), trials=trials, epochs=epochs, batches=4)).returncode == 0  # fmt: skip
     assert _schedules(load_compare_dir(out)) == _schedules(load_compare_dir(whole))
     # each attempt was really interrupted: 130, or killed (a SIGINT while Python or Ray is
