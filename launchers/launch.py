@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from raysearch.analysis.results_folder import INTERRUPTED_EXIT, resume_hint
 from raysearch.cli import main as raysearch_main
 from raysearch.cli.presets import Preset, load_preset, preset_names
 
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     if address:
         print(f"connecting to the Ray cluster at {address} (RAY_ADDRESS)", flush=True)
     status = raysearch_main(command)
+    if status == INTERRUPTED_EXIT:
+        hint = resume_hint([sys.executable, sys.argv[0], *argv])
+        print(f"launch.py: interrupted; resume with: {hint}", flush=True)
+        return status
     print(f"launch.py: {'finished' if status == 0 else 'failed'}; results in {out}", flush=True)
     return status
 

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from raysearch.analysis import stats  # noqa: E402
+from raysearch.analysis.results_folder import write_atomic  # noqa: E402
 from search_spaces.schedules import get_family  # noqa: E402
 
 BASELINE = "random"
@@ -148,16 +149,17 @@ def plot_schedules(best: pd.DataFrame, epochs: int, path: Path) -> None:
 
 
 def write_compare_report(trials: pd.DataFrame, epochs: int, out: Path) -> pd.DataFrame:
-    """trials.csv/.parquet, best_so_far.png, schedules.png, summary.csv/.md in ``out``."""
-    trials.to_csv(out / "trials.csv", index=False)
-    trials.to_parquet(out / "trials.parquet", index=False)
+    """trials.csv/.parquet, best_so_far.png, schedules.png, summary.csv/.md in ``out``, each
+    replaced atomically (a run killed mid-write leaves the previous file whole)."""
+    write_atomic(out / "trials.csv", lambda p: trials.to_csv(p, index=False))
+    write_atomic(out / "trials.parquet", lambda p: trials.to_parquet(p, index=False))
     curves = best_so_far(trials, epochs)
-    curves.to_csv(out / "best_so_far.csv", index=False)
-    plot_best_so_far(curves, out / "best_so_far.png")
+    write_atomic(out / "best_so_far.csv", lambda p: curves.to_csv(p, index=False))
+    write_atomic(out / "best_so_far.png", lambda p: plot_best_so_far(curves, p))
     best = best_trials(trials, epochs)
     if not best.empty:
-        plot_schedules(best, epochs, out / "schedules.png")
+        write_atomic(out / "schedules.png", lambda p: plot_schedules(best, epochs, p))
     table = summary_table(trials, epochs)
-    table.to_csv(out / "summary.csv")
-    (out / "summary.md").write_text(summary_markdown(table))
+    write_atomic(out / "summary.csv", lambda p: table.to_csv(p))
+    write_atomic(out / "summary.md", summary_markdown(table))
     return table

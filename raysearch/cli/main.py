@@ -77,11 +77,12 @@ def _trial(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare(args: argparse.Namespace) -> int:
+def compare_settings(args: argparse.Namespace) -> Any:
+    """The validated ``CompareSettings`` of parsed ``compare`` arguments (no Ray started)."""
     from raysearch.noisy.settings import TrialSettings
-    from raysearch.tune.compare import CompareSettings  # validation only; Ray starts in run_compare
+    from raysearch.tune.compare import CompareSettings
 
-    settings = CompareSettings(
+    return CompareSettings(
         trial=TrialSettings(
             dataset=args.dataset, data_root=args.data_root, download=args.download, noise=args.noise,
             model=args.model, epochs=args.epochs, batch_size=args.batch_size,
@@ -92,12 +93,18 @@ def _compare(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         out=args.out,
     )  # fmt: skip
-    from raysearch.analysis.compare_report import summary_markdown, write_compare_report
+
+
+def _compare(args: argparse.Namespace) -> int:
+    settings = compare_settings(args)  # validation only; Ray starts in run_compare
+    from raysearch.analysis.compare_report import summary_markdown, summary_table
     from raysearch.tune.compare import run_compare
 
-    trials = run_compare(settings, address=args.address, resume=args.resume)
-    table = write_compare_report(trials, settings.trial.epochs, Path(settings.out))
-    print(summary_markdown(table))
+    trials = run_compare(  # writes the report
+        settings, address=args.address, resume=args.resume,
+        experiments_at_once=args.experiments_at_once,
+    )  # fmt: skip
+    print(summary_markdown(summary_table(trials, settings.trial.epochs)))
     print(f"results: {settings.out} (trials.csv, best_so_far.png, schedules.png, summary.md)")
     return 0
 
@@ -122,6 +129,10 @@ def add_compare_parser(commands: Any) -> argparse.ArgumentParser:
     compare.add_argument("--cpus-per-trial", type=int, default=1)
     compare.add_argument("--gpus-per-trial", type=float, default=0.0)
     compare.add_argument("--max-batches-per-epoch", type=int, default=None)
+    compare.add_argument(
+        "--experiments-at-once", type=int, default=1,
+        help="(strategy, seed) experiments run side by side on the one Ray cluster",
+    )  # fmt: skip
     compare.add_argument(
         "--resume", action="store_true", help="continue an interrupted comparison in --out"
     )
@@ -157,10 +168,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_line(argv: Sequence[str] | None) -> list[str]:
+    """The command as the user typed it (``python -m raysearch.cli`` or ``raysearch``)."""
+    if argv is not None:
+        return ["raysearch", *argv]
+    program = (
+        [sys.executable, "-m", "raysearch.cli"]
+        if sys.argv[0].endswith("__main__.py")
+        else ["raysearch"]
+    )
+    return [*program, *sys.argv[1:]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from raysearch.analysis.results_folder import INTERRUPTED_EXIT, Interrupted, resume_hint
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except (Interrupted, KeyboardInterrupt) as error:
+        where = f" ({error})" if isinstance(error, Interrupted) else ""
+        hint = ""
+        if hasattr(args, "resume"):  # the commands whose folder can be resumed
+            hint = f"; resume with: {resume_hint(_command_line(argv))}"
+        print(f"raysearch: interrupted{where}{hint}", file=sys.stderr, flush=True)
+        return INTERRUPTED_EXIT
     except (KeyError, ValueError, FileNotFoundError, ConnectionError) as error:
         if os.environ.get("RAYSEARCH_DEBUG"):  # the full traceback, e.g. for an error mid-run
             raise

@@ -12,6 +12,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from raysearch.analysis.results_folder import (
+    FolderState,
+    claim_folder,
+    mark_finished,
+    write_atomic,
+    write_fingerprint,
+)
 from raysearch.data.augment import AUGMENTATIONS
 from raysearch.nas.methods import method_names, takes_base
 
@@ -35,19 +42,26 @@ def _search(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
     check_search(settings, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
-    _check_ray_address()
     out = Path(args.out).absolute()  # created only for a search that can start
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))  # for analyze
+    fingerprint = {**asdict(settings), "workers": args.workers,
+                   "gpus_per_worker": args.gpus_per_worker}  # fmt: skip
+    if claim_folder(out, "nas search", fingerprint, resume=args.resume) is FolderState.FINISHED:
+        print(f"{out} finished earlier with these settings; nothing to run")
+        print(f"genotype: {(out / 'genotype.txt').read_text().strip()}")
+        return 0
+    _check_ray_address()
+    write_fingerprint(out, "nas search", fingerprint)
+    write_atomic(out / "settings.json", json.dumps(asdict(settings), indent=2))  # for analyze
     result = run_search(  # validates everything before Ray starts; raises if the job fails
         settings, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         storage_path=str(out), name="search",
     )  # fmt: skip
     genotype = str(result.metrics["genotype"])
-    (out / "genotype.txt").write_text(genotype + "\n")
+    write_atomic(out / "genotype.txt", genotype + "\n")
     print(f"genotype: {genotype}")
     if "cell_genotypes" in result.metrics:
-        (out / "cell_genotypes.txt").write_text(str(result.metrics["cell_genotypes"]) + "\n")
+        write_atomic(out / "cell_genotypes.txt", str(result.metrics["cell_genotypes"]) + "\n")
+    mark_finished(out)
     print(f"written: {out / 'genotype.txt'}")
     return 0
 
@@ -78,6 +92,11 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batches", type=int, default=None, help="steps per epoch cap")
     parser.add_argument("--augment", default="standard", choices=AUGMENTATIONS, help=AUGMENT_HELP)
     parser.add_argument("--out", required=True)
+    _add_resume_option(parser)
+
+
+def _add_resume_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", action="store_true", help="finish the interrupted run in --out")
 
 
 def _int_list(text: str, what: str) -> tuple[int, ...]:
@@ -115,7 +134,7 @@ def _compare(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
     )  # fmt: skip
     _check_ray_address()
-    frame = run_compare(settings, args.out)  # validates every method before Ray starts
+    frame = run_compare(settings, args.out, resume=args.resume)  # validates before Ray starts
     out = Path(args.out).expanduser().resolve()
     print((out / "nas_compare.md").read_text(), end="")
     print(
@@ -140,15 +159,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     plan_evaluations(args.genotype, seeds, budget)  # bad input fails here, before Ray starts
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise ValueError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
+    out = Path(args.out).expanduser().resolve()
+    fingerprint = {"genotypes": args.genotype, "seeds": seeds, "budget": asdict(budget)}
+    shown = ["genotype_name", "seed", "params_m", "test_acc", "wall_time_s", "error"]
+    if claim_folder(out, "nas evaluate", fingerprint, resume=args.resume) is FolderState.FINISHED:
+        import pandas as pd
+
+        print(f"{out} finished earlier with these settings; nothing to run")
+        frame = pd.read_csv(out / "evaluation.csv")
+        print(frame[shown].to_string(index=False))
+        return 0 if frame["error"].isna().all() else 1
     _check_ray_address()
     from raysearch.tune.nas_evaluate import evaluate
 
-    out = Path(args.out).expanduser().resolve()
-    frame = evaluate(
+    write_fingerprint(out, "nas evaluate", fingerprint)
+    frame = evaluate(  # Interrupted when stopped early: evaluation.csv is then not written
         args.genotype, seeds, budget, storage_path=str(out), max_concurrent=args.max_concurrent
     )
-    frame.to_csv(out / "evaluation.csv", index=False)
-    shown = ["genotype_name", "seed", "params_m", "test_acc", "wall_time_s", "error"]
+    write_atomic(out / "evaluation.csv", lambda path: frame.to_csv(path, index=False))
+    mark_finished(out)
     print(frame[shown].to_string(index=False))
     print(f"written: {out / 'evaluation.csv'}")
     return 0 if frame["error"].isna().all() else 1
@@ -206,4 +235,5 @@ def add_nas_parser(commands: Any) -> None:
     evaluate.add_argument("--gpus-per-worker", type=float, default=0.0)
     evaluate.add_argument("--max-concurrent", type=int, default=None, help="jobs at once")
     evaluate.add_argument("--out", required=True)
+    _add_resume_option(evaluate)
     evaluate.set_defaults(func=_evaluate)

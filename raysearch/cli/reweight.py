@@ -6,6 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from raysearch.analysis.results_folder import (
+    FolderState,
+    claim_folder,
+    mark_finished,
+    write_atomic,
+    write_fingerprint,
+)
 from raysearch.data import DEFAULT_DATASET
 
 
@@ -41,20 +48,30 @@ def _reweight(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, max_batches_per_epoch=args.max_batches_per_epoch,
     )  # fmt: skip
     seeds = parse_seeds(args.seeds)
+    out = Path(args.out).expanduser().resolve()
+    csv = out / f"reweight_{args.method}.csv"
+    fingerprint = {**settings.to_config(), "seeds": seeds, "cpus_per_trial": args.cpus_per_trial}
+    if claim_folder(out, "reweight", fingerprint, resume=args.resume) is FolderState.FINISHED:
+        import pandas as pd
+
+        print(f"{out} finished earlier with these settings; nothing to run")
+        print(summary_table(pd.read_csv(csv)))
+        return 0
     from raysearch.tune.reweight_trials import run_reweight_trials  # Ray only after validation
 
-    out = Path(args.out).expanduser().resolve()
+    write_fingerprint(out, "reweight", fingerprint)
     frame = run_reweight_trials(
-        settings, seeds, storage_path=out, address=args.address, cpus_per_trial=args.cpus_per_trial
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / f"reweight_{args.method}.csv", index=False)
+        settings, seeds, storage_path=out, address=args.address,
+        cpus_per_trial=args.cpus_per_trial, resume=args.resume,
+    )  # fmt: skip
+    write_atomic(csv, lambda path: frame.to_csv(path, index=False))
+    mark_finished(out)
     print(
         f"method={args.method} dataset={args.dataset} imbalance={args.imbalance:g} "
         f"noise={args.noise} epochs={args.epochs}"
     )
     print(summary_table(frame))
-    print(f"written: {out / f'reweight_{args.method}.csv'}")
+    print(f"written: {csv}")
     return 0
 
 
@@ -80,4 +97,5 @@ def add_reweight_parser(commands: Any) -> None:
     parser.add_argument("--cpus-per-trial", type=int, default=1)
     parser.add_argument("--address", default=None, help="Ray address (default: a local Ray)")
     parser.add_argument("--out", default="runs/reweight", help="Tune storage and CSV folder")
+    parser.add_argument("--resume", action="store_true", help="finish the interrupted run in --out")
     parser.set_defaults(func=_reweight)

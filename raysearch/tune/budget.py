@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ray import tune
 
@@ -18,9 +18,14 @@ class EpochBudget(tune.stopper.Stopper):
     Trials that resume from a checkpoint (paused by Hyperband) count each epoch once.
 
     With :meth:`persist_to`, the epochs spent per trial are written to a JSON file after every
-    result and read back after unpickling, so ``Tuner.restore`` (which unpickles the stopper as
-    it was when the experiment started) continues the count instead of restarting it.
+    result and read back after unpickling, so ``Tuner.restore`` (which unpickles the stopper
+    from the experiment state, with the path it was pickled with) continues the count instead
+    of restarting it. The driver names the experiment's current folder with :meth:`locate`
+    before ``fit``: a stopper unpickled from a copied or moved folder then reads and writes
+    the file there, never in the folder it was pickled in.
     """
+
+    _folders: ClassVar[dict[str, Path]] = {}  # experiment folder name -> where it is now
 
     def __init__(self, budget: int, *, time_attr: str = "epoch") -> None:
         if budget < 1:
@@ -35,6 +40,18 @@ class EpochBudget(tune.stopper.Stopper):
         self.state_path = Path(path)
         self._loaded = False
         self._load()
+
+    @classmethod
+    def locate(cls, folder: Path) -> None:
+        """Budget files of the experiment named ``folder.name`` live in ``folder`` (this process)."""
+        cls._folders[Path(folder).name] = Path(folder)
+
+    @property
+    def _file(self) -> Path | None:
+        if self.state_path is None:
+            return None
+        folder = self._folders.get(self.state_path.parent.name, self.state_path.parent)
+        return folder / self.state_path.name
 
     @property
     def total(self) -> int:
@@ -62,13 +79,15 @@ class EpochBudget(tune.stopper.Stopper):
         if self._loaded:
             return
         self._loaded = True
-        if self.state_path is not None and self.state_path.is_file():
-            self.spent = {k: int(v) for k, v in json.loads(self.state_path.read_text()).items()}
+        path = self._file
+        if path is not None and path.is_file():
+            self.spent = {k: int(v) for k, v in json.loads(path.read_text()).items()}
 
     def _save(self) -> None:
-        if self.state_path is None:
+        path = self._file
+        if path is None:
             return
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.spent))
-        os.replace(tmp, self.state_path)
+        os.replace(tmp, path)

@@ -1,9 +1,12 @@
 """``raysearch compare``: every search strategy on the same schedule space and epoch budget.
 
 One Tune experiment per (strategy, seed) under ``OUT/tune/<strategy>-seed<s>``. Every trial
-checkpoints each epoch, the S2E searcher's state is saved with the experiment, and a finished
-experiment leaves a ``DONE`` marker, so ``resume=True`` restores unfinished experiments with
-``Tuner.restore`` (nothing lost, nothing run twice) and skips finished ones.
+checkpoints each epoch and the S2E searcher's state is saved with the experiment. Only a
+*complete* experiment (every planned trial terminal, or the epoch budget spent) gets a ``DONE``
+marker; an interrupted one (Ctrl-C: Tune stops gracefully and ``fit`` returns) raises
+:class:`Interrupted` and no later experiment starts. ``resume=True`` restores unfinished
+experiments with ``Tuner.restore`` (nothing lost, nothing run twice) and skips finished ones.
+``OUT`` belongs to one set of settings (:mod:`raysearch.analysis.results_folder`).
 """
 
 from __future__ import annotations
@@ -18,15 +21,39 @@ from typing import Any
 import pandas as pd
 from ray import tune
 
+from raysearch.analysis.results_folder import (
+    FolderState,
+    Interrupted,
+    claim_folder,
+    mark_finished,
+    sigint_handler_kept,
+    write_atomic,
+    write_fingerprint,
+)
 from raysearch.noisy.settings import TrialSettings
-from raysearch.tune.preflight import check_resumable, check_trial_inputs, init_ray
-from raysearch.tune.searchers import SearchRequest, check_searcher_names, make_search, tune_config
+from raysearch.tune.budget import EpochBudget
+from raysearch.tune.preflight import (
+    check_ray_address,
+    check_resumable,
+    check_trial_inputs,
+    init_ray,
+    plan_ran,
+)
+from raysearch.tune.searchers import (
+    SearchRequest,
+    SearchSetup,
+    check_searcher_names,
+    make_search,
+    tune_config,
+)
 from raysearch.tune.spaces import SCHEDULE_KEY, family_space, simplex_groups
 from raysearch.tune.trainable import CoteachingTrainable
 from search_spaces.schedules import get_family
 
 METRIC, MODE = "val_acc", "max"
-BUDGET_FILE = "epoch_budget.json"
+# not *.json / *.pkl: on restore Tune copies those into its driver staging folder and syncs
+# them back over the experiment folder at every snapshot, which would reset the count
+BUDGET_FILE = "epoch_budget.state"
 DONE_MARKER = "DONE"
 
 
@@ -61,6 +88,19 @@ class CompareSettings:
     @property
     def experiments(self) -> list[tuple[str, int]]:
         return [(name, seed) for seed in range(self.seeds) for name in self.searchers]
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> CompareSettings:
+        """Inverse of ``dataclasses.asdict`` (JSON round trip)."""
+        trial = TrialSettings(**fields["trial"])
+        return cls(**{**fields, "trial": trial, "searchers": tuple(fields["searchers"])})
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings every trial of the folder depends on (``out`` excluded: a copied or
+        moved folder keeps its fingerprint)."""
+        settings = dataclasses.asdict(self)
+        settings.pop("out")
+        return settings
 
     def request(self, seed: int) -> SearchRequest:
         family = get_family(self.space)
@@ -144,6 +184,26 @@ def _run_config(settings: CompareSettings, name: str, setup: Any) -> tune.RunCon
     )
 
 
+def experiment_complete(path: Path, setup: SearchSetup) -> bool:
+    """Whether the experiment in ``path`` ran its whole plan: the epoch budget of a budgeted
+    scheduler spent, or every one of ``num_samples`` trials ended (:func:`plan_ran`).
+    Decided from what ran, not from ``fit`` returning (it also returns after a Ctrl-C)."""
+    if setup.budget is not None:
+        setup.budget.persist_to(path / BUDGET_FILE)  # read the count the run left
+        if setup.budget.total >= setup.budget.budget:
+            return True
+    return plan_ran(path, setup.num_samples)
+
+
+def _restore(settings: CompareSettings, seed: int, path: Path) -> tune.Tuner:
+    return tune.Tuner.restore(
+        str(path),
+        trainable=_trainable(settings),
+        param_space=settings.param_space(seed),
+        resume_errored=True,
+    )
+
+
 def run_experiment(
     settings: CompareSettings,
     searcher: str,
@@ -151,33 +211,33 @@ def run_experiment(
     *,
     resume: bool,
 ) -> Path:
-    """Run (or resume, or skip when finished) one (strategy, seed) experiment; return its folder."""
+    """Run (or resume, or skip when finished) one (strategy, seed) experiment; return its folder.
+    ``Interrupted`` when the run stopped before its plan was complete (no ``DONE`` then)."""
     name = f"{searcher}-seed{seed}"
     path = Path(settings.out) / "tune" / name
     if (path / DONE_MARKER).exists():
         print(f"[{name}] finished earlier, skipped", flush=True)
         return path
+    request = settings.request(seed)
+    setup = make_search(searcher, request)
+    EpochBudget.locate(path)  # a restored stopper keeps its count here, even in a copied folder
+    if setup.budget is not None:  # survives Tuner.restore (see EpochBudget)
+        setup.budget.persist_to(path / BUDGET_FILE)
     if resume and tune.Tuner.can_restore(str(path)):
         print(f"[{name}] resuming from {path}", flush=True)
-        tuner = tune.Tuner.restore(
-            str(path),
-            trainable=_trainable(settings),
-            param_space=settings.param_space(seed),
-            resume_errored=True,
-        )
+        tuner = _restore(settings, seed, path)
     else:
-        request = settings.request(seed)
-        setup = make_search(searcher, request)
-        if setup.budget is not None:  # survives Tuner.restore (see EpochBudget)
-            setup.budget.persist_to(path / BUDGET_FILE)
         tuner = tune.Tuner(
             _trainable(settings),
             param_space=settings.param_space(seed),
             tune_config=tune_config(setup, request),
             run_config=_run_config(settings, name, setup),
         )
-    tuner.fit()
-    (path / DONE_MARKER).write_text(json.dumps({"searcher": searcher, "seed": seed}))
+    with sigint_handler_kept():
+        tuner.fit()
+    if not experiment_complete(path, setup):
+        raise Interrupted(f"[{name}] stopped before its plan was complete; state saved in {path}")
+    write_atomic(path / DONE_MARKER, json.dumps({"searcher": searcher, "seed": seed}))
     return path
 
 
@@ -186,20 +246,47 @@ def run_compare(
     *,
     address: str | None = None,
     resume: bool = False,
+    experiments_at_once: int = 1,
 ) -> pd.DataFrame:
-    """Run every (strategy, seed) experiment and return the dataframe of all trials."""
+    """Run every (strategy, seed) experiment, write the report and return all trials.
+    ``experiments_at_once`` > 1 runs experiments side by side on the one Ray cluster
+    (:mod:`raysearch.tune.side_by_side`); the results are the same.
+
+    The folder is checked first (:func:`claim_folder`): other settings, or an interrupted run
+    without ``resume``, are refused before anything is written or Ray starts; a finished
+    folder returns its trials without running anything. ``Interrupted`` when a run stops early.
+    """
+    from raysearch.analysis.compare_report import write_compare_report
     from raysearch.analysis.experiments import load_compare_dir
 
+    if experiments_at_once < 1:
+        raise ValueError(f"experiments_at_once must be >= 1, got {experiments_at_once}")
     configure_experiment_snapshots()
     out = Path(settings.out)
+    state = claim_folder(out, "compare", settings.fingerprint(), resume=resume)
+    if state is FolderState.FINISHED:
+        print(f"{out} finished earlier with these settings; nothing to run", flush=True)
+        return load_compare_dir(out)
     check_trial_inputs(settings.trial, address)
     if resume:
         check_resumable(out)
+    check_ray_address(address)  # an unreachable address leaves no folder behind
+    write_fingerprint(out, "compare", settings.fingerprint())  # a stop from here on: --resume
+    write_atomic(out / "settings.json", json.dumps(dataclasses.asdict(settings), indent=2))
     init_ray(address)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=2))
-    for searcher, seed in settings.experiments:
-        run_experiment(settings, searcher, seed, resume=resume)
+    if experiments_at_once > 1 and len(settings.experiments) > 1:
+        import ray
+
+        from raysearch.tune.side_by_side import run_side_by_side
+
+        gcs = ray.get_runtime_context().gcs_address
+        run_side_by_side(settings, resume=resume, address=gcs, at_once=experiments_at_once)
+    else:
+        for searcher, seed in settings.experiments:
+            run_experiment(settings, searcher, seed, resume=resume)
     # Tune's own hint names its staging folder; the event files are kept under OUT/tune
     print(f"TensorBoard: tensorboard --logdir {out / 'tune'}", flush=True)
-    return load_compare_dir(out)
+    trials = load_compare_dir(out)
+    write_compare_report(trials, settings.trial.epochs, out)
+    mark_finished(out)
+    return trials

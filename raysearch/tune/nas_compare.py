@@ -16,7 +16,8 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,13 @@ from raysearch.analysis.nas_report import (
     nas_summary_markdown,
     nas_summary_table,
     plot_accuracy_vs_search_time,
+)
+from raysearch.analysis.results_folder import (
+    FolderState,
+    claim_folder,
+    mark_finished,
+    write_atomic,
+    write_fingerprint,
 )
 from raysearch.nas.evaluation import EvalBudget
 from raysearch.nas.methods import method_names, takes_base
@@ -77,12 +85,23 @@ class NasCompareSettings:
         return replace(self.search, method=method, seed=seed, base=base)
 
 
-def run_compare(settings: NasCompareSettings, out: str | Path) -> pd.DataFrame:
-    """Search, evaluate, write the CSV, table and figure; returns the (method, seed) frame."""
+def run_compare(
+    settings: NasCompareSettings, out: str | Path, *, resume: bool = False
+) -> pd.DataFrame:
+    """Search, evaluate, write the CSV, table and figure; returns the (method, seed) frame.
+
+    ``out`` belongs to these settings (:func:`claim_folder`): an interrupted folder is continued
+    only with ``resume``; a finished one returns its table without running anything."""
     folder = Path(out).expanduser().resolve()
     for method in settings.methods:  # every method built once: bad options fail before Ray
         check_search(settings.search_settings(method, settings.seeds[0]),
                      workers=settings.workers, gpus_per_worker=settings.gpus_per_worker)  # fmt: skip
+    fingerprint = asdict(settings)
+    state = claim_folder(folder, "nas compare", fingerprint, resume=resume)
+    if state is FolderState.FINISHED:
+        print(f"{folder} finished earlier with these settings; nothing to run", flush=True)
+        return pd.read_csv(folder / CSV)
+    write_fingerprint(folder, "nas compare", fingerprint)
     (folder / "searches").mkdir(parents=True, exist_ok=True)
     searches = [
         _search(settings, method, seed, folder)
@@ -92,6 +111,7 @@ def run_compare(settings: NasCompareSettings, out: str | Path) -> pd.DataFrame:
     evaluations = _evaluate(settings, searches, folder)
     frame = compare_frame(searches, evaluations)
     write_report(frame, folder)
+    mark_finished(folder)
     return frame
 
 
@@ -116,7 +136,7 @@ def _search(settings: NasCompareSettings, method: str, seed: int, folder: Path) 
         "error": None if result.error is None else f"search: {result.error}",
     }
     if record["error"] is None:  # a failed search is retried by the next run
-        path.write_text(json.dumps(record, indent=1))
+        write_atomic(path, json.dumps(record, indent=1))
     return record
 
 
@@ -140,7 +160,7 @@ def _evaluate(
             max_concurrent=settings.max_concurrent,
         )  # fmt: skip
         done = pd.concat([done, rows], ignore_index=True)
-        done.to_csv(path, index=False)
+        write_atomic(path, partial(done.to_csv, index=False))
     return done
 
 
@@ -190,8 +210,8 @@ def _failed(row: dict[str, Any]) -> bool:
 
 def write_report(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
     """``nas_compare.csv``, ``nas_compare.md`` and ``nas_compare.png`` in ``folder``."""
-    frame.to_csv(folder / CSV, index=False)
+    write_atomic(folder / CSV, lambda path: frame.to_csv(path, index=False))
     table = nas_summary_table(frame)
-    (folder / TABLE).write_text(nas_summary_markdown(frame))
-    plot_accuracy_vs_search_time(frame, folder / FIGURE)
+    write_atomic(folder / TABLE, nas_summary_markdown(frame))
+    write_atomic(folder / FIGURE, lambda path: plot_accuracy_vs_search_time(frame, path))
     return table

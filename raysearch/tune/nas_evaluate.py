@@ -8,7 +8,8 @@ trial calls ``trainer.fit()`` itself. A trial only waits on its trainer, so it r
 the CPUs go to the Train workers, and two 1-worker jobs really do run at once on 2 CPUs.
 Workers report every epoch with a checkpoint; rerunning the same ``name`` under the same
 ``storage_path`` resumes each unfinished job from its last epoch. A job that crashes becomes
-a row with NaN accuracy and its ``error``; the others finish.
+a row with NaN accuracy and its ``error``; the others finish. A run stopped early (Ctrl-C)
+raises ``Interrupted`` instead of returning rows for jobs that never finished.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from raysearch.analysis.results_folder import Interrupted, sigint_handler_kept
 from raysearch.nas.evaluation import EvalBudget, EvalJob, plan_evaluations
 
 COLUMNS = [
@@ -70,6 +72,8 @@ def run_jobs(
     import ray
     from ray import tune
 
+    from raysearch.tune.preflight import plan_ran
+
     storage = Path(storage_path).expanduser().resolve()  # before any trial changes directory
     storage.mkdir(parents=True, exist_ok=True)
     if not ray.is_initialized():
@@ -96,7 +100,10 @@ def run_jobs(
             verbose=0,
         ),
     )
-    grid = tuner.fit()
+    with sigint_handler_kept():
+        grid = tuner.fit()
+    if not plan_ran(grid.experiment_path, len(jobs)):
+        raise Interrupted(f"evaluation {name} stopped before its {len(jobs)} jobs finished")
     results = [grid[i] for i in range(len(grid))]
     rows = [_row((r.config or {})["job"], r.metrics or {}, r.error) for r in results]
     frame = pd.DataFrame(rows, columns=["index", *COLUMNS]).sort_values("index")

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from raysearch.analysis.results_folder import Interrupted, sigint_handler_kept
 from raysearch.data import (
     AUGMENTATIONS,
     ImageSplit,
@@ -268,7 +269,9 @@ def run_search(
     max_failures: int = 0,
 ) -> Any:
     """Validate (:func:`check_search`), then run the search as a ``TorchTrainer`` job; returns
-    the ``ray.train.Result`` (its ``metrics`` are rank 0's last report)."""
+    the ``ray.train.Result`` (its ``metrics`` are rank 0's last report). ``Interrupted`` when
+    the run was aborted (Ctrl-C) before its last epoch; rerunning the same ``name`` in the same
+    ``storage_path`` resumes it from its checkpoint."""
     check_search(settings, workers=workers, gpus_per_worker=gpus_per_worker)
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -283,4 +286,8 @@ def run_search(
             failure_config=FailureConfig(max_failures=max_failures),
         ),
     )
-    return trainer.fit()
+    with sigint_handler_kept():  # Train installs its own (Ctrl-C: abort gracefully)
+        result = trainer.fit()
+    if int((result.metrics or {}).get("epoch", 0)) < settings.epochs:  # aborted by a Ctrl-C
+        raise Interrupted(f"search {name} stopped before epoch {settings.epochs}")
+    return result

@@ -104,6 +104,19 @@ def restored_checkpoints(experiment: Path, state_file: Path) -> list[Path]:
     return folders
 
 
+def plan_ran(experiment: str | Path, planned: int) -> bool:
+    """Whether the Tune experiment in ``experiment`` created ``planned`` trials and each ended
+    (finished or failed), by the experiment state Tune saved last: that snapshot is taken
+    before a Ctrl-C'd run stops its trials, unlike the ``ResultGrid`` ``fit`` returns, where
+    every stopped trial reads ``TERMINATED``."""
+    states = _latest(list(Path(experiment).glob("experiment_state-*.json")))
+    if not states:
+        return False
+    trial_data = _json_field(json.loads(states[0].read_text()))["trial_data"]
+    statuses = [_json_field(trial_json).get("status") for trial_json, _ in trial_data]
+    return len(statuses) >= planned and all(s in ("TERMINATED", "ERROR") for s in statuses)
+
+
 def check_resumable(out: str | Path) -> None:
     """Read every file ``Tuner.restore`` reads in the unfinished experiments of a
     ``raysearch compare`` folder: ``tuner.pkl``, the newest experiment and searcher states and

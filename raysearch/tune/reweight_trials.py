@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import ray
 from ray import tune
 
+from raysearch.analysis.results_folder import Interrupted, sigint_handler_kept
 from raysearch.reweight.settings import ReweightSettings
+from raysearch.tune.preflight import plan_ran
 from raysearch.tune.reweight_trainable import ReweightTrainable
 
 FINAL_COLUMNS = [
@@ -23,26 +26,51 @@ def run_reweight_trials(
     storage_path: str | Path,
     address: str | None = None,
     cpus_per_trial: int = 1,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Train ``settings`` once per seed as Tune trials; one row per seed with the final metrics
-    (and every ``class_acc/<c>`` column)."""
+    (and every ``class_acc/<c>`` column). ``resume`` restores the experiment an interrupted run
+    left in ``storage_path``; ``Interrupted`` when this run stops before every seed finished."""
     if not seeds:
         raise ValueError("seeds must name at least one training seed")
     storage = Path(storage_path).expanduser().resolve()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, configure_logging=False)
-    tuner = tune.Tuner(
-        tune.with_resources(ReweightTrainable, {"cpu": cpus_per_trial}),
-        param_space={**settings.to_config(), "seed": tune.grid_search(list(seeds))},
+    trainable = tune.with_resources(ReweightTrainable, {"cpu": cpus_per_trial})
+    param_space = {**settings.to_config(), "seed": tune.grid_search(list(seeds))}
+    experiment = storage / f"reweight-{settings.method}"
+    if resume and tune.Tuner.can_restore(str(experiment)):
+        tuner = tune.Tuner.restore(
+            str(experiment), trainable=trainable, param_space=param_space, resume_errored=True
+        )
+    else:
+        tuner = _new_tuner(settings, trainable, param_space, storage)
+    with sigint_handler_kept():
+        grid = tuner.fit()
+    if not plan_ran(experiment, len(seeds)):
+        raise Interrupted(f"reweighting stopped before its {len(seeds)} seed(s) finished")
+    return _final_rows(grid)
+
+
+def _new_tuner(
+    settings: ReweightSettings, trainable: Any, param_space: dict[str, Any], storage: Path
+) -> tune.Tuner:
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
         tune_config=tune.TuneConfig(reuse_actors=True, metric="val_acc", mode="max"),
         run_config=tune.RunConfig(
             name=f"reweight-{settings.method}",
             storage_path=str(storage),
             verbose=0,
-            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=1),
+            checkpoint_config=tune.CheckpointConfig(  # every epoch: a resumed trial continues
+                checkpoint_frequency=1, checkpoint_at_end=True, num_to_keep=1
+            ),
         ),
     )
-    grid = tuner.fit()
+
+
+def _final_rows(grid: Any) -> pd.DataFrame:
     if grid.errors:
         raise RuntimeError(f"{len(grid.errors)} reweighting trial(s) failed: {grid.errors[0]}")
     rows = []

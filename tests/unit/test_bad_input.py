@@ -15,7 +15,9 @@ import pytest
 import ray
 import torch
 
+from raysearch.analysis.results_folder import write_fingerprint
 from raysearch.cli import main
+from raysearch.cli.main import build_parser, compare_settings
 from raysearch.tune.preflight import check_ray_address, check_resumable
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launchers" / "launch.py"
@@ -130,6 +132,9 @@ def _trial_state(status: str, checkpoint: Path) -> list[str]:
     return [json.dumps({"status": status}), json.dumps(metadata)]
 
 
+RESUME_ARGS = ["compare", "--searchers", "s2e", "--seeds", "1", "--resume", "--out"]
+
+
 @pytest.fixture
 def interrupted(tmp_path):
     """A ``raysearch compare`` folder as a killed driver leaves it: trial_a was running (its
@@ -147,6 +152,8 @@ def interrupted(tmp_path):
     (experiment / "tuner.pkl").write_bytes(pickle.dumps({"_tune_config": None}))
     (experiment / "experiment_state-2026.json").write_text(json.dumps(state))
     (experiment / "searcher-state-2026.pkl").write_text(json.dumps({"version": 1}))
+    settings = compare_settings(build_parser().parse_args([*RESUME_ARGS, str(tmp_path)]))
+    write_fingerprint(tmp_path, "compare", settings.fingerprint())
     return tmp_path
 
 
@@ -189,8 +196,7 @@ def test_corrupted_checkpoint_on_resume_names_the_file_and_deletes_nothing(
     path = interrupted / "tune" / "s2e-seed0" / corrupt
     _truncate(path)
     before = _snapshot(interrupted)
-    error = _error(capsys, ["compare", "--searchers", "s2e", "--seeds", "1", "--resume",
-                            "--out", str(interrupted)])  # fmt: skip
+    error = _error(capsys, [*RESUME_ARGS, str(interrupted)])
     assert f"corrupted checkpoint file {path} (" in error
     assert f"nothing in {interrupted} was changed or deleted" in error
     assert _snapshot(interrupted) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -44,3 +45,24 @@ def test_without_a_file_pickling_keeps_the_count() -> None:
     budget = EpochBudget(4)
     budget("a", {"epoch": 2})
     assert pickle.loads(pickle.dumps(budget)).total == 2
+
+
+def test_a_stopper_unpickled_from_a_copied_folder_writes_into_the_copy(tmp_path, monkeypatch):
+    import pickle
+    import shutil
+
+    monkeypatch.setattr(EpochBudget, "_folders", {})
+    original, copy = tmp_path / "a" / "hyperband-seed0", tmp_path / "b" / "hyperband-seed0"
+    budget = EpochBudget(10)
+    budget.persist_to(original / "epoch_budget.json")
+    budget("t1", {"epoch": 2})
+    pickled = pickle.dumps(budget)  # as Tune's experiment state holds it
+    shutil.copytree(original, copy)
+    before = (original / "epoch_budget.json").read_bytes()
+
+    EpochBudget.locate(copy)  # what the driver does before resuming the copy
+    restored = pickle.loads(pickled)
+    assert restored.total == 2  # the count comes from the copy's file
+    restored("t2", {"epoch": 3})
+    assert json.loads((copy / "epoch_budget.json").read_text()) == {"t1": 2, "t2": 3}
+    assert (original / "epoch_budget.json").read_bytes() == before
