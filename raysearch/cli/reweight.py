@@ -39,6 +39,7 @@ def _reweight(args: argparse.Namespace) -> int:
         method=args.method, dataset=args.dataset, data_root=args.data_root, imbalance=args.imbalance,
         noise=args.noise, num_meta=args.num_meta, model=args.model, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, max_batches_per_epoch=args.max_batches_per_epoch,
+        b_update=args.b_update,
     )  # fmt: skip
     seeds = parse_seeds(args.seeds)
     from raysearch.tune.reweight_trials import run_reweight_trials  # Ray only after validation
@@ -51,7 +52,7 @@ def _reweight(args: argparse.Namespace) -> int:
     frame.to_csv(out / f"reweight_{args.method}.csv", index=False)
     print(
         f"method={args.method} dataset={args.dataset} imbalance={args.imbalance:g} "
-        f"noise={args.noise} epochs={args.epochs}"
+        f"noise={args.noise} epochs={args.epochs} b_update={args.b_update}"
     )
     print(summary_table(frame))
     print(f"written: {out / f'reweight_{args.method}.csv'}")
@@ -75,6 +76,10 @@ def add_reweight_parser(commands: Any) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument(
+        "--b-update", default="eq9",
+        help="how B learns: eq9 (LFM eq. (9) hypergradient) | official (the official DR scripts)",
+    )  # fmt: skip
     parser.add_argument("--max-batches-per-epoch", type=int, default=None)
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--cpus-per-trial", type=int, default=1)
