@@ -1,19 +1,25 @@
-"""Cross-method table (issue 7 item 5): plain training, LFM-DR, Co-teaching with its own
-schedule and Co-teaching with the best S2E schedule of the committed schedule-search comparison.
+"""Cross-method table (issues 7 and 15): plain training, LFM-DR with B learned by eq. (9) and by
+the official scripts' rule, Co-teaching with its own schedule and Co-teaching with the best S2E
+schedule of the committed schedule-search comparison.
 
 Two settings on ``fashion-mnist-mini``: symmetric 40 % label noise, and a long tail with
 imbalance factor 100 (clean labels). Every method trains on the same data (one data seed; the
 clean meta set LFM-DR learns from is carved from the validation split, so no method trains on
 it) and runs in-process, one thread, no Ray. Reported: final-epoch clean test accuracy and the
-rarest class's test accuracy, mean ± std over the training seeds. Writes
-``cross_method_runs.csv`` (one row per run and network; ``seconds`` is the wall time of the run,
-so the two LFM-DR rows share one), ``cross_method_table.csv`` / ``.md`` and
-``cross_method_table.png`` to ``benchmarks/results/``.
+rarest class's test accuracy over the training seeds: mean, 95 % bootstrap interval of the mean
+and the one-sided Mann-Whitney p of "better than plain"; for LFM-DR also the mean |ΔB| per epoch.
+
+Runs are appended to ``cross_method_runs.csv`` as they finish and a rerun skips the finished
+ones, so ``--time-budget`` splits the work into pieces (the table is written once all runs are
+there). Writes ``cross_method_runs.csv`` (one row per run and network; ``seconds`` is the wall
+time of the run, so the two rows of an LFM-DR run share one), ``cross_method_table.csv`` /
+``.md`` and ``cross_method_table.png`` to ``benchmarks/results/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from scipy.stats import bootstrap, mannwhitneyu
 
 from benchmarks._common import RESULTS, results_dir
 from raysearch.data import iterate_batches
@@ -34,6 +41,9 @@ SETTINGS = {
     "imbalance 100": {"imbalance": 100.0, "noise": "none"},
 }
 COMPARISON = RESULTS / "default_compare_trials.csv"
+BASELINE = "plain"
+B_UPDATES = ("eq9", "official")
+METRICS = ("test_acc", "rare_class_acc")
 
 
 def best_s2e_schedule(path: Path = COMPARISON) -> tuple[dict[str, Any], str]:
@@ -82,35 +92,69 @@ def run_coteaching(
     }
 
 
-def run_reweight(base: ReweightSettings, method: str, seed: int) -> list[dict[str, Any]]:
+def run_reweight(
+    base: ReweightSettings, method: str, seed: int, b_update: str = "eq9"
+) -> list[dict[str, Any]]:
     run = build_reweight_run(
-        ReweightSettings(**{**base.to_config(), "method": method, "seed": seed})
+        ReweightSettings(
+            **{**base.to_config(), "method": method, "seed": seed, "b_update": b_update}
+        )
     )
+    moves = []
     while not run.finished:
         metrics = run.train_epoch()
+        moves.append(metrics.b_mean_abs_change)
     if method == "none":
-        return [{"method": "plain", "test_acc": metrics.test_acc,
+        return [{"method": BASELINE, "test_acc": metrics.test_acc,
                  "rare_class_acc": metrics.rare_class_acc}]  # fmt: skip
+    b = {"b_mean_abs_change_per_epoch": sum(moves) / len(moves), "b_std": metrics.b_std,
+         "rare_class_mean_b": metrics.rare_class_mean_weight}  # fmt: skip
     return [
-        {"method": "LFM-DR (W1, B-weighted)", "test_acc": metrics.test_acc,
-         "rare_class_acc": metrics.rare_class_acc,
-         "rare_class_mean_b": metrics.rare_class_mean_weight},
-        {"method": "LFM-DR (W2, a-weighted)", "test_acc": metrics.test_acc_w2,
+        {"method": f"LFM-DR {b_update} (W1, B-weighted)", "test_acc": metrics.test_acc,
+         "rare_class_acc": metrics.rare_class_acc, **b},
+        {"method": f"LFM-DR {b_update} (W2, a-weighted)", "test_acc": metrics.test_acc_w2,
          "rare_class_acc": metrics.rare_class_acc_w2},
     ]  # fmt: skip
 
 
+def interval(values: pd.Series) -> tuple[float, float]:
+    """95 % bootstrap interval of the mean (BCa, 10,000 resamples, seeded)."""
+    if values.nunique() < 2:
+        return float(values.iloc[0]), float(values.iloc[0])
+    result = bootstrap((values.to_numpy(),), lambda x, axis: x.mean(axis=axis),
+                       n_resamples=10_000, confidence_level=0.95, method="BCa", random_state=0)  # fmt: skip
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def p_better_than_plain(runs: pd.DataFrame, setting: str, method: str, column: str) -> float:
+    """One-sided Mann-Whitney U p-value of ``method > plain`` on ``column`` over the seeds."""
+    if method == BASELINE:
+        return math.nan
+    ours = runs[(runs.setting == setting) & (runs.method == method)][column]
+    plain = runs[(runs.setting == setting) & (runs.method == BASELINE)][column]
+    return float(mannwhitneyu(ours, plain, alternative="greater").pvalue)
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    stats = runs.groupby(["setting", "method"], sort=False)[["test_acc", "rare_class_acc"]]
-    mean, std = stats.mean(), stats.std(ddof=0)
-    table = pd.DataFrame(index=mean.index)
-    for column in ("test_acc", "rare_class_acc"):
-        table[column] = [
-            f"{m:.4f} ± {s:.4f}" for m, s in zip(mean[column], std[column], strict=True)
-        ]
-        table[f"{column}_mean"], table[f"{column}_std"] = mean[column], std[column]
-    table["seeds"] = stats.size()
-    return table.reset_index()
+    """Per setting and method: mean, 95 % bootstrap interval and p vs plain of each metric."""
+    rows = []
+    for (setting, method), group in runs.groupby(["setting", "method"], sort=False):
+        row: dict[str, Any] = {"setting": setting, "method": method, "seeds": len(group)}
+        for column in METRICS:
+            mean = float(group[column].mean())
+            low, high = interval(group[column])
+            p = p_better_than_plain(runs, str(setting), str(method), column)
+            row[column] = f"{mean:.4f} [{low:.4f}, {high:.4f}]"
+            row[f"{column}_p_vs_plain"] = "" if math.isnan(p) else f"{p:.3f}"
+            row[f"{column}_mean"], row[f"{column}_low"], row[f"{column}_high"] = mean, low, high
+        if (
+            "b_mean_abs_change_per_epoch" in group
+            and group.b_mean_abs_change_per_epoch.notna().any()
+        ):
+            row["mean_abs_dB_per_epoch"] = f"{group.b_mean_abs_change_per_epoch.mean():.3g}"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -131,7 +175,9 @@ def plot(table: pd.DataFrame, path: Path, title: str) -> None:
         for k, method in enumerate(methods):
             rows = table[table.method == method].set_index("setting").reindex(settings)
             xs = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(settings))]
-            ax.bar(xs, rows[f"{column}_mean"], width, yerr=rows[f"{column}_std"], label=method)
+            errors = [rows[f"{column}_mean"] - rows[f"{column}_low"],
+                      rows[f"{column}_high"] - rows[f"{column}_mean"]]  # fmt: skip
+            ax.bar(xs, rows[f"{column}_mean"], width, yerr=errors, label=method)
         ax.set_xticks(range(len(settings)), settings)
         ax.set_ylabel(label)
         ax.set_ylim(0, 1)
@@ -141,46 +187,79 @@ def plot(table: pd.DataFrame, path: Path, title: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def planned_runs(seeds: int) -> list[tuple[str, int, str]]:
+    """(setting, seed, job) of every run; a job is plain, lfm:<rule> or a Co-teaching schedule."""
+    jobs = ["none", *(f"lfm:{rule}" for rule in B_UPDATES), "coteaching", "s2e"]
+    return [(setting, seed, job) for seed in range(seeds) for setting in SETTINGS for job in jobs]
+
+
+def run_job(
+    setting: str, seed: int, job: str, epochs: int, s2e: tuple[dict[str, Any], str]
+) -> list[dict[str, Any]]:
+    base = ReweightSettings(epochs=epochs, **SETTINGS[setting])
+    start = time.perf_counter()
+    if job == "none" or job.startswith("lfm:"):
+        method, _, rule = job.partition(":")
+        rows = run_reweight(base, "lfm" if method == "lfm" else "none", seed, rule or "eq9")
+    else:
+        schedule, name = (
+            (default_config("coteaching", noise_rate=NoiseSpec.parse(base.noise).rate),
+             "Co-teaching (its schedule)")
+            if job == "coteaching"
+            else (s2e[0], f"Co-teaching (best S2E, trial {s2e[1]})")
+        )  # fmt: skip
+        rows = [{"method": name, **run_coteaching(build_data(base), schedule, epochs, seed)}]
+    seconds = time.perf_counter() - start
+    return [
+        {"setting": setting, "seed": seed, "job": job, **row, "seconds": seconds} for row in rows
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--time-budget", type=float, default=math.inf,
+                        help="seconds; start no new run after this (rerun to continue)")  # fmt: skip
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    s2e_schedule, s2e_trial = best_s2e_schedule()
-    rows: list[dict[str, Any]] = []
-    for setting, options in SETTINGS.items():
-        base = ReweightSettings(epochs=args.epochs, **options)
-        data = build_data(base)
-        rate = NoiseSpec.parse(base.noise).rate
-        schedules = {
-            "Co-teaching (its schedule)": default_config("coteaching", noise_rate=rate),
-            f"Co-teaching (best S2E, trial {s2e_trial})": s2e_schedule,
-        }
-        for seed in range(args.seeds):
-            for method in ("none", "lfm"):
-                start = time.perf_counter()
-                for row in run_reweight(base, method, seed):
-                    rows.append({"setting": setting, "seed": seed, **row,
-                                 "seconds": time.perf_counter() - start})  # fmt: skip
-            for name, schedule in schedules.items():
-                start = time.perf_counter()
-                row = run_coteaching(data, schedule, args.epochs, seed)
-                rows.append({"setting": setting, "seed": seed, "method": name, **row,
-                             "seconds": time.perf_counter() - start})  # fmt: skip
-            print(f"{setting} seed {seed} done", flush=True)
-    runs = pd.DataFrame(rows)
+    s2e = best_s2e_schedule()
     out = results_dir(args.out)
-    runs.to_csv(out / "cross_method_runs.csv", index=False)
-    table = summarize(runs)
+    runs_csv = out / "cross_method_runs.csv"
+    runs = pd.read_csv(runs_csv) if runs_csv.exists() else pd.DataFrame()
+    done = set() if runs.empty or "job" not in runs else set(
+        zip(runs.setting, runs.seed, runs.job, strict=True)
+    )  # fmt: skip
+    if done and int(runs.epochs.iloc[0]) != args.epochs:
+        raise ValueError(f"{runs_csv} holds {runs.epochs.iloc[0]}-epoch runs, not {args.epochs}")
+    started = time.perf_counter()
+    for setting, seed, job in planned_runs(args.seeds):
+        if (setting, seed, job) in done:
+            continue
+        if time.perf_counter() - started > args.time_budget:
+            print("time budget spent; rerun to continue", flush=True)
+            return
+        rows = pd.DataFrame(
+            [
+                {**row, "epochs": args.epochs}
+                for row in run_job(setting, seed, job, args.epochs, s2e)
+            ]
+        )
+        runs = pd.concat([runs, rows], ignore_index=True)
+        runs.to_csv(runs_csv, index=False)
+        print(f"{setting} seed {seed} {job}: {rows.seconds.iloc[0]:.0f} s", flush=True)
+    table = summarize(runs[runs.seed < args.seeds])
     table.to_csv(out / "cross_method_table.csv", index=False)
-    shown = table[["setting", "method", "test_acc", "rare_class_acc", "seeds"]]
+    shown = table[
+        ["setting", "method", "seeds", "test_acc", "test_acc_p_vs_plain", "rare_class_acc",
+         "rare_class_acc_p_vs_plain"] + (["mean_abs_dB_per_epoch"] if "mean_abs_dB_per_epoch" in table else [])
+    ].fillna("")  # fmt: skip
     (out / "cross_method_table.md").write_text(markdown(shown))
     plot(table, out / "cross_method_table.png",
-         f"fashion-mnist-mini, MLP, {args.epochs} epochs, {args.seeds} seeds")  # fmt: skip
+         f"fashion-mnist-mini, MLP, {args.epochs} epochs, {args.seeds} seeds, 95 % bootstrap")  # fmt: skip
     print(shown.to_string(index=False))
-    print(f"best S2E schedule (trial {s2e_trial}): {s2e_schedule}")
+    print(f"best S2E schedule (trial {s2e[1]}): {s2e[0]}")
     print(f"written: {out / 'cross_method_table.csv'} and .md, .png, cross_method_runs.csv")
 
 
