@@ -175,3 +175,12 @@ def test_dry_run_writes_tiny_data_only_when_the_files_are_absent(tmp_path):
     assert (Path(root) / "cifar-10-batches-py" / "data_batch_1").is_file()
     splits = load_dataset("cifar10", root=root)
     assert splits.train.images.shape[1:] == (3, 32, 32) and splits.num_classes == 10
+
+
+def test_launch_dry_run_appends_the_shrinking_options_after_the_presets(tmp_path):
+    preset, command, out = _launch().build_args(["--preset", "darts-cifar10", "--dry-run"])
+    args = build_parser().parse_args(command)
+    assert preset.name == "darts-cifar10" and command[:2] == ["nas", "search"]
+    assert (args.epochs, args.max_batches, args.gpus_per_worker) == (1, 2, 0)
+    assert args.C == 16 and args.layers == 8  # the preset's own network shape is kept
+    assert "raysearch-dry-run-darts-cifar10-" in out and args.out == out
