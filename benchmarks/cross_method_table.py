@@ -7,7 +7,8 @@ imbalance factor 100 (clean labels). Every method trains on the same data (one d
 clean meta set LFM-DR learns from is carved from the validation split, so no method trains on
 it) and runs in-process, one thread, no Ray. Reported: final-epoch clean test accuracy and the
 rarest class's test accuracy over the training seeds: mean, 95 % bootstrap interval of the mean
-and the one-sided Mann-Whitney p of "better than plain"; for LFM-DR also the mean |ΔB| per epoch.
+and the one-sided Mann-Whitney p of "better than plain" (:mod:`raysearch.analysis.stats`); for
+LFM-DR also the mean |ΔB| per epoch.
 
 Runs are appended to ``cross_method_runs.csv`` as they finish and a rerun skips the finished
 ones, so ``--time-budget`` splits the work into pieces (the table is written once all runs are
@@ -25,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import bootstrap, mannwhitneyu
 
 from benchmarks._common import RESULTS, results_dir
+from raysearch.analysis import stats
 from raysearch.data import iterate_batches
 from raysearch.noisy import CoteachingConfig, CoteachingRun, NoiseSpec
 from raysearch.reweight import ReweightData
@@ -44,6 +46,11 @@ COMPARISON = RESULTS / "default_compare_trials.csv"
 BASELINE = "plain"
 B_UPDATES = ("eq9", "official")
 METRICS = ("test_acc", "rare_class_acc")
+LEGEND = (
+    "test_acc: final-epoch clean test accuracy; rare_class_acc: the rarest class's. "
+    "mean: over seeds; 95 % CI: percentile bootstrap interval of the mean; p_vs_plain: one-sided "
+    "Mann-Whitney U p-value that the method's accuracy is greater than plain training's."
+)
 
 
 def best_s2e_schedule(path: Path = COMPARISON) -> tuple[dict[str, Any], str]:
@@ -117,74 +124,90 @@ def run_reweight(
     ]  # fmt: skip
 
 
-def interval(values: pd.Series) -> tuple[float, float]:
-    """95 % bootstrap interval of the mean (BCa, 10,000 resamples, seeded)."""
-    if values.nunique() < 2:
-        return float(values.iloc[0]), float(values.iloc[0])
-    result = bootstrap((values.to_numpy(),), lambda x, axis: x.mean(axis=axis),
-                       n_resamples=10_000, confidence_level=0.95, method="BCa", random_state=0)  # fmt: skip
-    low, high = result.confidence_interval
-    return float(low), float(high)
+def summarize(runs: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per setting and metric, :func:`stats.summary_table` over the seeds: per method the mean,
+    its 95 % bootstrap interval and the one-sided Mann-Whitney p that the method beats
+    :data:`BASELINE` (the first method where plain training did not run)."""
+    summaries = {}
+    for setting, group in runs.groupby("setting", sort=False):
+        baseline = stats.pick_baseline(group["method"], BASELINE)
+        summaries[setting] = {
+            m: stats.summary_table(group, value=m, group="method", baseline=baseline)
+            for m in METRICS
+        }
+    return summaries
 
 
-def p_better_than_plain(runs: pd.DataFrame, setting: str, method: str, column: str) -> float:
-    """One-sided Mann-Whitney U p-value of ``method > plain`` on ``column`` over the seeds."""
-    if method == BASELINE:
-        return math.nan
-    ours = runs[(runs.setting == setting) & (runs.method == method)][column]
-    plain = runs[(runs.setting == setting) & (runs.method == BASELINE)][column]
-    return float(mannwhitneyu(ours, plain, alternative="greater").pvalue)
-
-
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per setting and method: mean, 95 % bootstrap interval and p vs plain of each metric."""
-    rows = []
-    for (setting, method), group in runs.groupby(["setting", "method"], sort=False):
-        row: dict[str, Any] = {"setting": setting, "method": method, "seeds": len(group)}
-        for column in METRICS:
-            mean = float(group[column].mean())
-            low, high = interval(group[column])
-            p = p_better_than_plain(runs, str(setting), str(method), column)
-            row[column] = f"{mean:.4f} [{low:.4f}, {high:.4f}]"
-            row[f"{column}_p_vs_plain"] = "" if math.isnan(p) else f"{p:.3f}"
-            row[f"{column}_mean"], row[f"{column}_low"], row[f"{column}_high"] = mean, low, high
-        if (
-            "b_mean_abs_change_per_epoch" in group
-            and group.b_mean_abs_change_per_epoch.notna().any()
-        ):
-            row["mean_abs_dB_per_epoch"] = f"{group.b_mean_abs_change_per_epoch.mean():.3g}"
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += [
-        "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
+def _joined(tables: dict[str, pd.DataFrame], shown: bool) -> pd.DataFrame:
+    """One setting's metric tables side by side (numbers, or :func:`stats.display_table`)."""
+    parts = [
+        (stats.display_table(t) if shown else t)
+        .drop(columns="seeds")
+        .add_prefix(f"{m} " if shown else f"{m}_")
+        for m, t in tables.items()
     ]
-    return "\n".join(lines) + "\n"
+    joined = pd.concat(parts, axis=1)
+    joined.insert(0, "seeds", tables[METRICS[0]]["seeds"])
+    return joined
+
+
+def flat_table(summaries: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per (setting, method): seeds, then each metric's mean, ci_low, ci_high, p_vs_*."""
+    frames = [
+        _joined(tables, shown=False).reset_index().assign(setting=setting)
+        for setting, tables in summaries.items()
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    return table[["setting", *table.columns.drop("setting")]]
+
+
+def markdown(summaries: dict[str, dict[str, pd.DataFrame]]) -> str:
+    """A Markdown table per setting (with the few-seeds warning), then the legend."""
+    parts = [
+        f"### {setting}\n\n"
+        + stats.with_notes(
+            stats.markdown_table(_joined(tables, shown=True)),
+            stats.few_seeds_note(tables[METRICS[0]]["seeds"]),
+        )
+        for setting, tables in summaries.items()
+    ]
+    return "\n".join(parts) + f"\n{LEGEND}\n"
 
 
 def plot(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Bars: mean over seeds; error bars: its 95 % bootstrap interval (none for one seed)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     settings = list(dict.fromkeys(table.setting))
     methods = list(dict.fromkeys(table.method))
     width = 0.8 / len(methods)
-    for ax, column, label in zip(axes, ("test_acc", "rare_class_acc"),
+    for ax, column, label in zip(axes, METRICS,
                                  ("clean test accuracy", "rarest-class test accuracy"), strict=True):  # fmt: skip
         for k, method in enumerate(methods):
             rows = table[table.method == method].set_index("setting").reindex(settings)
+            mean = rows[f"{column}_mean"]
+            yerr = [mean - rows[f"{column}_ci_low"], rows[f"{column}_ci_high"] - mean]
             xs = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(settings))]
-            errors = [rows[f"{column}_mean"] - rows[f"{column}_low"],
-                      rows[f"{column}_high"] - rows[f"{column}_mean"]]  # fmt: skip
-            ax.bar(xs, rows[f"{column}_mean"], width, yerr=errors, label=method)
+            ax.bar(xs, mean, width, yerr=np.nan_to_num(yerr), label=method)
         ax.set_xticks(range(len(settings)), settings)
-        ax.set_ylabel(label)
+        ax.set_ylabel(f"{label} (95 % CI)")
         ax.set_ylim(0, 1)
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def b_movement(runs: pd.DataFrame) -> str:
+    """Markdown: how far LFM-DR's B moved, per setting and B rule (mean over seeds)."""
+    moved = runs.dropna(subset=["b_mean_abs_change_per_epoch"])
+    columns = ["b_mean_abs_change_per_epoch", "b_std", "rare_class_mean_b"]
+    table = moved.groupby(["method", "setting"], sort=False)[columns].mean().reset_index("setting")
+    table[columns] = table[columns].map(lambda v: f"{v:.3g}")
+    return stats.markdown_table(table) + (
+        "\nmean |ΔB| per epoch, B's final spread and the mean weight W1 gave the rarest class "
+        "in the last epoch, averaged over the seeds.\n"
+    )
 
 
 def planned_runs(seeds: int) -> list[tuple[str, int, str]]:
@@ -249,16 +272,15 @@ def main() -> None:
         runs = pd.concat([runs, rows], ignore_index=True)
         runs.to_csv(runs_csv, index=False)
         print(f"{setting} seed {seed} {job}: {rows.seconds.iloc[0]:.0f} s", flush=True)
-    table = summarize(runs[runs.seed < args.seeds])
+    runs = runs[runs.seed < args.seeds]
+    summaries = summarize(runs)
+    table = flat_table(summaries)
     table.to_csv(out / "cross_method_table.csv", index=False)
-    shown = table[
-        ["setting", "method", "seeds", "test_acc", "test_acc_p_vs_plain", "rare_class_acc",
-         "rare_class_acc_p_vs_plain"] + (["mean_abs_dB_per_epoch"] if "mean_abs_dB_per_epoch" in table else [])
-    ].fillna("")  # fmt: skip
-    (out / "cross_method_table.md").write_text(markdown(shown))
+    text = markdown(summaries) + "\n" + b_movement(runs)
+    (out / "cross_method_table.md").write_text(text)
     plot(table, out / "cross_method_table.png",
-         f"fashion-mnist-mini, MLP, {args.epochs} epochs, {args.seeds} seeds, 95 % bootstrap")  # fmt: skip
-    print(shown.to_string(index=False))
+         f"fashion-mnist-mini, MLP, {args.epochs} epochs, {args.seeds} seeds")  # fmt: skip
+    print(text)
     print(f"best S2E schedule (trial {s2e[1]}): {s2e[0]}")
     print(f"written: {out / 'cross_method_table.csv'} and .md, .png, cross_method_runs.csv")
 
