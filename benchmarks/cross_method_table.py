@@ -1,20 +1,26 @@
-"""Cross-method table (issue 7 item 5): plain training, LFM-DR, Co-teaching with its own
-schedule and Co-teaching with the best S2E schedule of the committed schedule-search comparison.
+"""Cross-method table (issues 7 and 15): plain training, LFM-DR with B learned by eq. (9) and by
+the official scripts' rule, Co-teaching with its own schedule and Co-teaching with the best S2E
+schedule of the committed schedule-search comparison.
 
 Two settings on ``fashion-mnist-mini``: symmetric 40 % label noise, and a long tail with
 imbalance factor 100 (clean labels). Every method trains on the same data (one data seed; the
 clean meta set LFM-DR learns from is carved from the validation split, so no method trains on
 it) and runs in-process, one thread, no Ray. Reported: final-epoch clean test accuracy and the
-rarest class's test accuracy, mean over the training seeds with its 95 % bootstrap interval and
-the one-sided Mann-Whitney p-value against plain training. Writes
-``cross_method_runs.csv`` (one row per run and network; ``seconds`` is the wall time of the run,
-so the two LFM-DR rows share one), ``cross_method_table.csv`` / ``.md`` and
-``cross_method_table.png`` to ``benchmarks/results/``.
+rarest class's test accuracy over the training seeds: mean, 95 % bootstrap interval of the mean
+and the one-sided Mann-Whitney p of "better than plain" (:mod:`raysearch.analysis.stats`); for
+LFM-DR also the mean |ΔB| per epoch.
+
+Runs are appended to ``cross_method_runs.csv`` as they finish and a rerun skips the finished
+ones, so ``--time-budget`` splits the work into pieces (the table is written once all runs are
+there). Writes ``cross_method_runs.csv`` (one row per run and network; ``seconds`` is the wall
+time of the run, so the two rows of an LFM-DR run share one), ``cross_method_table.csv`` /
+``.md`` and ``cross_method_table.png`` to ``benchmarks/results/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +44,7 @@ SETTINGS = {
 }
 COMPARISON = RESULTS / "default_compare_trials.csv"
 BASELINE = "plain"
+B_UPDATES = ("eq9", "official")
 METRICS = ("test_acc", "rare_class_acc")
 LEGEND = (
     "test_acc: final-epoch clean test accuracy; rare_class_acc: the rarest class's. "
@@ -92,20 +99,27 @@ def run_coteaching(
     }
 
 
-def run_reweight(base: ReweightSettings, method: str, seed: int) -> list[dict[str, Any]]:
+def run_reweight(
+    base: ReweightSettings, method: str, seed: int, b_update: str = "eq9"
+) -> list[dict[str, Any]]:
     run = build_reweight_run(
-        ReweightSettings(**{**base.to_config(), "method": method, "seed": seed})
+        ReweightSettings(
+            **{**base.to_config(), "method": method, "seed": seed, "b_update": b_update}
+        )
     )
+    moves = []
     while not run.finished:
         metrics = run.train_epoch()
+        moves.append(metrics.b_mean_abs_change)
     if method == "none":
-        return [{"method": "plain", "test_acc": metrics.test_acc,
+        return [{"method": BASELINE, "test_acc": metrics.test_acc,
                  "rare_class_acc": metrics.rare_class_acc}]  # fmt: skip
+    b = {"b_mean_abs_change_per_epoch": sum(moves) / len(moves), "b_std": metrics.b_std,
+         "rare_class_mean_b": metrics.rare_class_mean_weight}  # fmt: skip
     return [
-        {"method": "LFM-DR (W1, B-weighted)", "test_acc": metrics.test_acc,
-         "rare_class_acc": metrics.rare_class_acc,
-         "rare_class_mean_b": metrics.rare_class_mean_weight},
-        {"method": "LFM-DR (W2, a-weighted)", "test_acc": metrics.test_acc_w2,
+        {"method": f"LFM-DR {b_update} (W1, B-weighted)", "test_acc": metrics.test_acc,
+         "rare_class_acc": metrics.rare_class_acc, **b},
+        {"method": f"LFM-DR {b_update} (W2, a-weighted)", "test_acc": metrics.test_acc_w2,
          "rare_class_acc": metrics.rare_class_acc_w2},
     ]  # fmt: skip
 
@@ -184,47 +198,90 @@ def plot(table: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def b_movement(runs: pd.DataFrame) -> str:
+    """Markdown: how far LFM-DR's B moved, per setting and B rule (mean over seeds)."""
+    moved = runs.dropna(subset=["b_mean_abs_change_per_epoch"])
+    columns = ["b_mean_abs_change_per_epoch", "b_std", "rare_class_mean_b"]
+    table = moved.groupby(["method", "setting"], sort=False)[columns].mean().reset_index("setting")
+    table[columns] = table[columns].map(lambda v: f"{v:.3g}")
+    return stats.markdown_table(table) + (
+        "\nmean |ΔB| per epoch, B's final spread and the mean weight W1 gave the rarest class "
+        "in the last epoch, averaged over the seeds.\n"
+    )
+
+
+def planned_runs(seeds: int) -> list[tuple[str, int, str]]:
+    """(setting, seed, job) of every run; a job is plain, lfm:<rule> or a Co-teaching schedule."""
+    jobs = ["none", *(f"lfm:{rule}" for rule in B_UPDATES), "coteaching", "s2e"]
+    return [(setting, seed, job) for seed in range(seeds) for setting in SETTINGS for job in jobs]
+
+
+def run_job(
+    setting: str, seed: int, job: str, epochs: int, s2e: tuple[dict[str, Any], str]
+) -> list[dict[str, Any]]:
+    base = ReweightSettings(epochs=epochs, **SETTINGS[setting])
+    start = time.perf_counter()
+    if job == "none" or job.startswith("lfm:"):
+        method, _, rule = job.partition(":")
+        rows = run_reweight(base, "lfm" if method == "lfm" else "none", seed, rule or "eq9")
+    else:
+        schedule, name = (
+            (default_config("coteaching", noise_rate=NoiseSpec.parse(base.noise).rate),
+             "Co-teaching (its schedule)")
+            if job == "coteaching"
+            else (s2e[0], f"Co-teaching (best S2E, trial {s2e[1]})")
+        )  # fmt: skip
+        rows = [{"method": name, **run_coteaching(build_data(base), schedule, epochs, seed)}]
+    seconds = time.perf_counter() - start
+    return [
+        {"setting": setting, "seed": seed, "job": job, **row, "seconds": seconds} for row in rows
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--time-budget", type=float, default=math.inf,
+                        help="seconds; start no new run after this (rerun to continue)")  # fmt: skip
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    s2e_schedule, s2e_trial = best_s2e_schedule()
-    rows: list[dict[str, Any]] = []
-    for setting, options in SETTINGS.items():
-        base = ReweightSettings(epochs=args.epochs, **options)
-        data = build_data(base)
-        rate = NoiseSpec.parse(base.noise).rate
-        schedules = {
-            "Co-teaching (its schedule)": default_config("coteaching", noise_rate=rate),
-            f"Co-teaching (best S2E, trial {s2e_trial})": s2e_schedule,
-        }
-        for seed in range(args.seeds):
-            for method in ("none", "lfm"):
-                start = time.perf_counter()
-                for row in run_reweight(base, method, seed):
-                    rows.append({"setting": setting, "seed": seed, **row,
-                                 "seconds": time.perf_counter() - start})  # fmt: skip
-            for name, schedule in schedules.items():
-                start = time.perf_counter()
-                row = run_coteaching(data, schedule, args.epochs, seed)
-                rows.append({"setting": setting, "seed": seed, "method": name, **row,
-                             "seconds": time.perf_counter() - start})  # fmt: skip
-            print(f"{setting} seed {seed} done", flush=True)
-    runs = pd.DataFrame(rows)
+    s2e = best_s2e_schedule()
     out = results_dir(args.out)
-    runs.to_csv(out / "cross_method_runs.csv", index=False)
+    runs_csv = out / "cross_method_runs.csv"
+    runs = pd.read_csv(runs_csv) if runs_csv.exists() else pd.DataFrame()
+    done = set() if runs.empty or "job" not in runs else set(
+        zip(runs.setting, runs.seed, runs.job, strict=True)
+    )  # fmt: skip
+    if done and int(runs.epochs.iloc[0]) != args.epochs:
+        raise ValueError(f"{runs_csv} holds {runs.epochs.iloc[0]}-epoch runs, not {args.epochs}")
+    started = time.perf_counter()
+    for setting, seed, job in planned_runs(args.seeds):
+        if (setting, seed, job) in done:
+            continue
+        if time.perf_counter() - started > args.time_budget:
+            print("time budget spent; rerun to continue", flush=True)
+            return
+        rows = pd.DataFrame(
+            [
+                {**row, "epochs": args.epochs}
+                for row in run_job(setting, seed, job, args.epochs, s2e)
+            ]
+        )
+        runs = pd.concat([runs, rows], ignore_index=True)
+        runs.to_csv(runs_csv, index=False)
+        print(f"{setting} seed {seed} {job}: {rows.seconds.iloc[0]:.0f} s", flush=True)
+    runs = runs[runs.seed < args.seeds]
     summaries = summarize(runs)
     table = flat_table(summaries)
     table.to_csv(out / "cross_method_table.csv", index=False)
-    text = markdown(summaries)
+    text = markdown(summaries) + "\n" + b_movement(runs)
     (out / "cross_method_table.md").write_text(text)
     plot(table, out / "cross_method_table.png",
          f"fashion-mnist-mini, MLP, {args.epochs} epochs, {args.seeds} seeds")  # fmt: skip
     print(text)
-    print(f"best S2E schedule (trial {s2e_trial}): {s2e_schedule}")
+    print(f"best S2E schedule (trial {s2e[1]}): {s2e[0]}")
     print(f"written: {out / 'cross_method_table.csv'} and .md, .png, cross_method_runs.csv")
 
 

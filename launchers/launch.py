@@ -4,7 +4,11 @@
 arguments it runs the ``small-s2e`` preset, the default schedule-search comparison on the
 embedded ``fashion-mnist-mini`` (symmetric 50 % noise; S2E vs random, TPE and Hyperband) that
 fits a 2-core machine in about 10 minutes; ``--smoke-test`` runs the ``smoke`` preset instead.
-The preset is validated (option names and types) before any Ray work. ``--address auto`` (or
+The preset is validated (option names and types) before any Ray work. ``--dry-run`` proves a
+preset starts: the same command, shrunk to 1 epoch of 2 batches with tiny trial counts on the
+CPU, on a tiny stand-in of its data set when the files are absent
+(:mod:`raysearch.cli.dry_run`); results go to a temporary folder unless ``--out`` is given.
+``--address auto`` (or
 ``RAY_ADDRESS`` in the environment, as ``ray job submit`` sets it) connects to a running
 cluster. Thin: loads the preset, builds the ``raysearch`` arguments and calls it.
 """
@@ -14,10 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from raysearch.analysis.results_folder import INTERRUPTED_EXIT, resume_hint
 from raysearch.cli import main as raysearch_main
+from raysearch.cli.dry_run import dry_run_argv
 from raysearch.cli.presets import Preset, load_preset, preset_names
 
 
@@ -48,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--address", default=None, help="Ray address, e.g. auto on a cluster")
     parser.add_argument("--out", default=None, help="results folder (default: runs/PRESET)")
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="run the preset end to end in seconds on the CPU (1 epoch, 2 batches, tiny data)",
+    )  # fmt: skip
     return parser
 
 
@@ -64,8 +74,15 @@ def build_args(argv: list[str]) -> tuple[Preset, list[str], str]:
         )
     name = SMOKE_PRESET if args.smoke_test else args.preset or DEFAULT_PRESET
     preset = load_preset(name, PRESETS)
-    out = str(Path(args.out or f"runs/{name}").expanduser().resolve())
-    command = [*preset.argv(), *passthrough, "--out", out]
+    dry = []
+    if args.dry_run:
+        folder = Path(tempfile.mkdtemp(prefix=f"raysearch-dry-run-{name}-"))
+        dry = dry_run_argv(preset, folder)
+        default_out = folder / "out"
+    else:
+        default_out = Path(f"runs/{name}")
+    out = str(Path(args.out or default_out).expanduser().resolve())
+    command = [*preset.argv(), *dry, *passthrough, "--out", out]
     if preset.command == "compare":
         command += ["--resume"] if args.resume else []
         command += ["--address", args.address] if args.address else []
@@ -92,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"launch.py: error: {message}", file=sys.stderr)
         return 2
     address = os.environ.get("RAY_ADDRESS") if "--address" not in command else None
-    print(f"preset {preset.name} ({preset.command}): raysearch {' '.join(command)}", flush=True)
+    kind = "dry run of preset" if "--dry-run" in argv else "preset"
+    print(f"{kind} {preset.name} ({preset.command}): raysearch {' '.join(command)}", flush=True)
     if address:
         print(f"connecting to the Ray cluster at {address} (RAY_ADDRESS)", flush=True)
     status = raysearch_main(command)

@@ -63,7 +63,8 @@ def bootstrap_ci(
 
 def mann_whitney_greater(values: ArrayLike, baseline: ArrayLike) -> float:
     """One-sided p-value of ``scipy.stats.mannwhitneyu(values, baseline, alternative="greater")``:
-    small when ``values`` tend to be larger than ``baseline``. NaN when either is empty.
+    small when ``values`` tend to be larger than ``baseline``. NaN when either is empty, or when
+    there are ties and a sample has one value (scipy's permutation test refuses it; a 1-seed run).
 
     Without ties scipy's default is exact when a sample has <= 8 values; with ties (equal
     accuracies are common on small test sets) a permutation distribution replaces the normal
@@ -73,6 +74,8 @@ def mann_whitney_greater(values: ArrayLike, baseline: ArrayLike) -> float:
     if len(x) == 0 or len(y) == 0:
         return math.nan
     tied = len(np.unique(np.concatenate([x, y]))) < len(x) + len(y)
+    if tied and min(len(x), len(y)) < 2:
+        return math.nan
     method = stats.PermutationMethod(n_resamples=N_RESAMPLES, rng=0) if tied else "auto"
     return float(stats.mannwhitneyu(x, y, alternative="greater", method=method).pvalue)
 

@@ -46,6 +46,7 @@ def _reweight(args: argparse.Namespace) -> int:
         method=args.method, dataset=args.dataset, data_root=args.data_root, imbalance=args.imbalance,
         noise=args.noise, num_meta=args.num_meta, model=args.model, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, max_batches_per_epoch=args.max_batches_per_epoch,
+        b_update=args.b_update,
     )  # fmt: skip
     seeds = parse_seeds(args.seeds)
     out = Path(args.out).expanduser().resolve()
@@ -68,7 +69,7 @@ def _reweight(args: argparse.Namespace) -> int:
     mark_finished(out)
     print(
         f"method={args.method} dataset={args.dataset} imbalance={args.imbalance:g} "
-        f"noise={args.noise} epochs={args.epochs}"
+        f"noise={args.noise} epochs={args.epochs} b_update={args.b_update}"
     )
     print(summary_table(frame))
     print(f"written: {csv}")
@@ -92,6 +93,10 @@ def add_reweight_parser(commands: Any) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument(
+        "--b-update", default="eq9",
+        help="how B learns: eq9 (LFM eq. (9) hypergradient) | official (the official DR scripts)",
+    )  # fmt: skip
     parser.add_argument("--max-batches-per-epoch", type=int, default=None)
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--cpus-per-trial", type=int, default=1)

@@ -1,11 +1,14 @@
 """LFM for data reweighting (LFM-DR, LFM eq. (9) and Algorithm 1) and its plain baseline.
 
 A fixed network W1 is trained on the per-example weighted loss ``mean_i(b_i * l_i)`` (eq. (9),
-lowest level) with a learnable weight table B, one entry per training example. A second copy
-W2 relearns on the LFM weights ``a`` (eqs. (2)-(6)); B, the encoder V and the coefficient
-vector r follow the validation loss of the one-step-unrolled W2' on a small clean meta set
-(eq. (7), :mod:`raysearch.reweight.hypergrad`). Per mini-batch, Algorithm 1's three updates run
-as in the official code's ``Architect.step``: B, V, r first, then W1, then W2.
+lowest level) with a learnable weight table B. A second copy W2 relearns on the LFM weights
+``a`` (eqs. (2)-(6)); the encoder V and the coefficient vector r follow the validation loss of
+the one-step-unrolled W2' on a small clean meta set (eq. (7), :mod:`raysearch.reweight.hypergrad`;
+the unrolled steps are the learners' SGD steps, momentum and weight decay included). B follows
+``b_update`` (:mod:`raysearch.reweight.b_update`): ``eq9``, the same eq. (7) hypergradient (the
+paper, default), or ``official``, the official DR scripts' rule. Per mini-batch, Algorithm 1's
+three updates run as in the official code's ``Architect.step``: B (under ``eq9``), V, r first,
+then W1, then W2; under ``official`` B steps right after W1's gradient, from that gradient.
 
 ``method="none"`` is the baseline: the same loop with every ``b_i = 1`` and no W2, V, r.
 Reported accuracy is W1's (the official DR scripts evaluate ``model``, the B-weighted net);
@@ -13,9 +16,8 @@ W2's test accuracy is reported beside it as ``test_acc_w2``.
 
 Optimisers follow the official DR scripts where they fit small runs: SGD with momentum 0.9 and
 weight decay 5e-4 for W1 and W2 (the unrolled steps use the same learning rate), learning rate
-divided by 10 at 80 % and 90 % of the epochs; plain SGD on B (kept non-negative, so no example
-is ever trained by gradient ascent); Adam on V and r (the official SGD at 1e-5 barely moves them
-in a short run).
+divided by 10 at 80 % and 90 % of the epochs; B's optimiser is part of its rule; Adam on V and
+r (the official SGD at 1e-5 barely moves them in a short run).
 """
 
 from __future__ import annotations
@@ -29,9 +31,14 @@ from torch import nn
 
 from raysearch.data import ImageSplit, iterate_batches, to_float
 from raysearch.models import build_model
+from raysearch.reweight.b_update import WeightTable, check_b_update, clip_by_total_norm
 from raysearch.reweight.data import ReweightData
 from raysearch.reweight.encoder import SmallEncoder
-from raysearch.reweight.hypergrad import check_hessian_mode, lfm_dr_hypergradients
+from raysearch.reweight.hypergrad import (
+    check_hessian_mode,
+    example_gradient_dots,
+    lfm_dr_hypergradients,
+)
 from raysearch.reweight.lfm_weights import lfm_weights
 
 METHODS = ("lfm", "none")
@@ -52,10 +59,11 @@ class LFMDRConfig:
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    b_update: str = "eq9"
     lr_b: float = 1e-2
     lr_encoder: float = 1e-3
     lr_r: float = 1e-2
-    b_init: float = 1.0
+    b_init: float | None = None  # None: the rule's own (eq9 1.0, official 1.1)
     feature_dim: int = 32
     hessian: str = "finite-difference"
     epsilon: float = 0.01
@@ -65,6 +73,7 @@ class LFMDRConfig:
     def __post_init__(self) -> None:
         check_method(self.method)
         check_hessian_mode(self.hessian)
+        check_b_update(self.b_update)
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 2:
@@ -72,7 +81,7 @@ class LFMDRConfig:
         for name in ("lr", "lr_b", "lr_encoder", "lr_r", "epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.b_init < 0:
+        if self.b_init is not None and self.b_init < 0:
             raise ValueError(f"b_init must be >= 0, got {self.b_init}")
 
     def lr_at(self, epoch: int) -> float:
@@ -91,10 +100,20 @@ class ReweightMetrics:
     test_acc_w2: float | None = None  # LFM only: the relearning network W2
     rare_class_acc_w2: float | None = None  # LFM only: W2 on the rarest class
     meta_loss: float | None = None  # LFM only: mean validation loss of the unrolled W2'
-    rare_class_mean_weight: float | None = None  # LFM only: mean b_i of the rarest class
+    rare_class_mean_weight: float | None = None  # LFM only: mean b W1 gave the rarest class
+    b_mean_abs_change: float | None = None  # LFM only: mean |B_end - B_start| of the epoch
+    b_std: float | None = None  # LFM only: spread of B's entries at the end of the epoch
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _buffers(net: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor | None]:
+    """The SGD momentum buffers of ``net`` by parameter name (None before its first step)."""
+    return {
+        name: optimizer.state.get(p, {}).get("momentum_buffer")
+        for name, p in net.named_parameters()
+    }
 
 
 @torch.no_grad()
@@ -133,9 +152,17 @@ class ReweightRun:
         torch.manual_seed(seed)
         self.net1 = build_model(model, **shape).to(self.device)
         self.opt1 = self._sgd(self.net1)
-        self.b = torch.full((len(train),), config.b_init, device=self.device)
         self.lfm = config.method == "lfm"
+        self.official_b = config.b_update == "official"
         if self.lfm:
+            batches = len(train) // config.batch_size
+            if config.max_batches_per_epoch is not None:
+                batches = min(batches, config.max_batches_per_epoch)
+            self.b = WeightTable(
+                config.b_update, num_examples=len(train), batch_size=config.batch_size,
+                batches_per_epoch=batches, lr=config.lr_b, epochs=config.epochs,
+                init=config.b_init, device=self.device,
+            )  # fmt: skip
             self.net2 = build_model(model, **shape).to(self.device)
             self.opt2 = self._sgd(self.net2)
             self.encoder = (
@@ -175,25 +202,45 @@ class ReweightRun:
             )  # fmt: skip
 
     def _hyper_step(
-        self, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, lr: float
+        self, images: torch.Tensor, labels: torch.Tensor, entries: torch.Tensor, lr: float
     ) -> float:
-        """Stage III: update B (this batch's entries), V and r from the unrolled W2' (eq. (7))."""
+        """Stage III: update V, r (and B under ``eq9``) from the unrolled W2' (eq. (7))."""
+        c = self.config
         grads = lfm_dr_hypergradients(
             learner=self.net1,
             w1=dict(self.net1.named_parameters()),
             w2=dict(self.net2.named_parameters()),
-            encoder=self.encoder, r=self.r, b=self.b[index],
+            encoder=self.encoder, r=self.r, b=self.b.weights(entries),
             images=images, labels=labels,
             meta_images=self.meta_images, meta_labels=self.meta_labels,
-            lr=lr, hessian=self.config.hessian, epsilon=self.config.epsilon,
+            lr=lr, momentum=c.momentum, weight_decay=c.weight_decay,
+            momentum_buffers=(_buffers(self.net1, self.opt1), _buffers(self.net2, self.opt2)),
+            hessian=c.hessian, epsilon=c.epsilon, with_b=not self.official_b,
         )  # fmt: skip
         for param, grad in zip(self.encoder.parameters(), grads.encoder, strict=True):
             param.grad = grad
         self.r.grad = grads.r
         self.opt_v.step()
         self.opt_r.step()
-        self.b[index] = (self.b[index] - self.config.lr_b * grads.b).clamp_(min=0.0)
+        if not self.official_b:
+            self.b.step(entries, grads.b)
         return grads.val_loss
+
+    def _official_b_step(
+        self, images: torch.Tensor, labels: torch.Tensor, entries: torch.Tensor
+    ) -> None:
+        """The official scripts' B step, taken before W1 steps (``net1``'s ``.grad`` hold
+        ``grad L_b(W1_old)``): ``dB_i = (1/n) grad l_i(W1_old) . clip_5(grad L_b(W1_old))``."""
+        c, params = self.config, dict(self.net1.named_parameters())
+        grads = [
+            torch.zeros_like(p) if p.grad is None else p.grad.detach() for p in params.values()
+        ]
+        direction = clip_by_total_norm(grads, 5.0)
+        dots = example_gradient_dots(
+            self.net1, {k: p.detach() for k, p in params.items()}, images, labels, direction,
+            hessian=c.hessian, epsilon=c.epsilon,
+        )  # fmt: skip
+        self.b.step(entries, dots)
 
     def train_epoch(self) -> ReweightMetrics:
         """One epoch of Algorithm 1 (or of plain training), then evaluation."""
@@ -203,7 +250,11 @@ class ReweightRun:
         for opt in [self.opt1] + ([self.opt2] if self.lfm else []):
             for group in opt.param_groups:
                 group["lr"] = lr
+        if self.lfm:
+            self.b.set_epoch(self.epoch)
+            b_start = self.b.values.detach().clone()
         loss_sum, meta_sum, batches = 0.0, 0.0, 0
+        rare_weight, rare_count = 0.0, 0
         for images, labels, index in iterate_batches(
             self.data.noisy.train,
             self.config.batch_size,
@@ -219,12 +270,21 @@ class ReweightRun:
                 break
             index = index.to(self.device)
             if self.lfm:
-                meta_sum += self._hyper_step(images, labels, index, lr)
+                entries = self.b.entries(index, batches)
+                meta_sum += self._hyper_step(images, labels, entries, lr)
             # Stage I: W1 on the B-weighted loss (eq. (9), lowest level)
             per_example = F.cross_entropy(self.net1(images), labels, reduction="none")
-            loss = (self.b[index] * per_example).mean()
+            if self.lfm:
+                weights = self.b.weights(entries)
+                rare = self.rare_members[index]
+                rare_weight += float(weights[rare].sum())
+                rare_count += int(rare.sum())
+                per_example = per_example * weights
+            loss = per_example.mean()
             self.opt1.zero_grad(set_to_none=True)
             loss.backward()
+            if self.lfm and self.official_b:
+                self._official_b_step(images, labels, entries)
             self.opt1.step()
             if self.lfm:
                 # Stage II: W2 on the a-weighted loss (eq. (6))
@@ -236,10 +296,22 @@ class ReweightRun:
             loss_sum += float(loss.detach())
             batches += 1
         self.epoch += 1
-        self.last_metrics = self._evaluate(loss_sum / max(1, batches), meta_sum / max(1, batches))
+        b_stats = {}
+        if self.lfm:
+            values = self.b.values.detach()
+            b_stats = {
+                "rare_class_mean_weight": rare_weight / rare_count if rare_count else float("nan"),
+                "b_mean_abs_change": float((values - b_start).abs().mean()),
+                "b_std": float(values.std()),
+            }
+        self.last_metrics = self._evaluate(
+            loss_sum / max(1, batches), meta_sum / max(1, batches), b_stats
+        )
         return self.last_metrics
 
-    def _evaluate(self, train_loss: float, meta_loss: float) -> ReweightMetrics:
+    def _evaluate(
+        self, train_loss: float, meta_loss: float, b_stats: dict[str, float]
+    ) -> ReweightMetrics:
         bs, data = self.config.eval_batch_size, self.data.noisy
         val_pred = _predictions(self.net1, data.val, batch_size=bs, device=self.device)
         test_pred = _predictions(self.net1, data.test, batch_size=bs, device=self.device)
@@ -255,7 +327,7 @@ class ReweightRun:
                 "test_acc_w2": float(w2_correct.mean()),
                 "rare_class_acc_w2": float(w2_correct[data.test.labels == self.rare_class].mean()),
                 "meta_loss": meta_loss,
-                "rare_class_mean_weight": float(self.b[self.rare_members].mean()),
+                **b_stats,
             }
         return ReweightMetrics(
             epoch=self.epoch,
@@ -274,13 +346,12 @@ class ReweightRun:
             "last_metrics": None if self.last_metrics is None else asdict(self.last_metrics),
             "net1": self.net1.state_dict(),
             "opt1": self.opt1.state_dict(),
-            "b": self.b.clone(),
             "shuffle_rng": self.shuffle.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
         if self.lfm:
             state.update(
-                net2=self.net2.state_dict(), opt2=self.opt2.state_dict(),
+                b=self.b.state_dict(), net2=self.net2.state_dict(), opt2=self.opt2.state_dict(),
                 encoder=self.encoder.state_dict(), r=self.r.detach().clone(),
                 opt_v=self.opt_v.state_dict(), opt_r=self.opt_r.state_dict(),
             )  # fmt: skip
@@ -294,8 +365,8 @@ class ReweightRun:
         self.last_metrics = None if last is None else ReweightMetrics(**last)
         self.net1.load_state_dict(state["net1"])
         self.opt1.load_state_dict(state["opt1"])
-        self.b.copy_(state["b"])
         if self.lfm:
+            self.b.load_state_dict(state["b"])
             self.net2.load_state_dict(state["net2"])
             self.opt2.load_state_dict(state["opt2"])
             self.encoder.load_state_dict(state["encoder"])

@@ -39,6 +39,7 @@ class ReweightSettings:
     batch_size: int = 128
     lr: float = 0.05
     hessian: str = "finite-difference"
+    b_update: str = "eq9"
     max_batches_per_epoch: int | None = None
     seed: int = 0
 
@@ -56,7 +57,7 @@ class ReweightSettings:
         if self.data_root is not None and not Path(self.data_root).is_absolute():
             # trials chdir into their own folder: resolve before Tune sees the path
             object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
-        self.run_config()  # validates method, epochs, batch size, lr, hessian
+        self.run_config()  # validates method, epochs, batch size, lr, hessian, b_update
 
     @property
     def model_name(self) -> str:
@@ -69,6 +70,7 @@ class ReweightSettings:
             batch_size=self.batch_size,
             lr=self.lr,
             hessian=self.hessian,
+            b_update=self.b_update,
             max_batches_per_epoch=self.max_batches_per_epoch,
         )
 

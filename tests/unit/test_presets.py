@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from raysearch.cli import build_parser
-from raysearch.cli.presets import allowed_options, load_preset, preset_names, validate_preset
+from raysearch.cli.dry_run import DRY_RUN_OPTIONS, dry_run_argv, dry_run_options
+from raysearch.cli.presets import (
+    COMMANDS,
+    Preset,
+    allowed_options,
+    load_preset,
+    preset_names,
+    validate_preset,
+)
+from raysearch.data import load_dataset
 from raysearch.nas.evaluation import EvalBudget, check_fits, resolve_genotype
 from raysearch.nas.methods import method_names
 from raysearch.noisy.settings import TrialSettings
@@ -163,3 +172,52 @@ def test_launch_reports_bad_presets_without_running(capsys):
     assert "unknown preset 'nope'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="smoke"):
         launch.build_args(["--smoke-test", "--preset", "small-s2e"])
+
+
+def test_every_preset_command_says_how_a_dry_run_shrinks_it():
+    for command in COMMANDS:
+        assert command in DRY_RUN_OPTIONS, f"add a dry run for preset command {command!r}"
+        assert set(DRY_RUN_OPTIONS[command]) <= set(allowed_options(command))
+
+
+@pytest.mark.parametrize("name", preset_names(PRESETS))
+def test_dry_run_of_every_preset_is_its_command_shrunk_to_one_epoch_of_two_batches(name, tmp_path):
+    preset = load_preset(name, PRESETS)
+    extra = dry_run_argv(preset, tmp_path)
+    args = build_parser().parse_args([*preset.argv(), *extra, "--out", str(tmp_path / "out")])
+    assert args.epochs == 1
+    assert (
+        getattr(args, "max_batches_per_epoch", None) == 2 or getattr(args, "max_batches", None) == 2
+    )
+    assert (getattr(args, "gpus_per_trial", 0) or getattr(args, "gpus_per_worker", 0)) == 0
+    assert args.dataset == preset.options.get("dataset", args.dataset)  # same data set shape
+    if "--data-root" in extra:  # absent files: a tiny stand-in in the loader's own format
+        assert args.data_root.startswith(str(tmp_path))
+        splits = load_dataset(args.dataset, root=args.data_root)
+        assert len(splits.train) + len(splits.val) < 1000 and splits.num_classes >= 10
+
+
+def test_dry_run_of_an_unknown_preset_command_fails_loudly():
+    with pytest.raises(KeyError, match="no dry run for preset command 'retrain'"):
+        dry_run_options(Preset(name="future", command="retrain"))
+
+
+def test_dry_run_writes_tiny_data_only_when_the_files_are_absent(tmp_path):
+    present = Preset(name="p", command="compare", options={"dataset": "fashion-mnist-mini"})
+    absent = Preset(name="a", command="compare",
+                    options={"dataset": "cifar10", "data-root": str(tmp_path / "none")})  # fmt: skip
+    assert "--data-root" not in dry_run_argv(present, tmp_path / "p")
+    extra = dry_run_argv(absent, tmp_path / "a")
+    root = extra[extra.index("--data-root") + 1]
+    assert (Path(root) / "cifar-10-batches-py" / "data_batch_1").is_file()
+    splits = load_dataset("cifar10", root=root)
+    assert splits.train.images.shape[1:] == (3, 32, 32) and splits.num_classes == 10
+
+
+def test_launch_dry_run_appends_the_shrinking_options_after_the_presets(tmp_path):
+    preset, command, out = _launch().build_args(["--preset", "darts-cifar10", "--dry-run"])
+    args = build_parser().parse_args(command)
+    assert preset.name == "darts-cifar10" and command[:2] == ["nas", "search"]
+    assert (args.epochs, args.max_batches, args.gpus_per_worker) == (1, 2, 0)
+    assert args.C == 16 and args.layers == 8  # the preset's own network shape is kept
+    assert "raysearch-dry-run-darts-cifar10-" in out and args.out == out

@@ -79,6 +79,10 @@ def test_mann_whitney_is_small_when_one_sample_dominates_and_nan_when_empty():
     assert mann_whitney_greater(high, low) == pytest.approx(1 / 252)  # 1 of C(10, 5) splits
     assert mann_whitney_greater(low, high) == pytest.approx(1.0)
     assert math.isnan(mann_whitney_greater([], low)) and math.isnan(mann_whitney_greater(low, []))
+    # one seed each, tied (a 1-seed smoke run): no test, and no crash in scipy's permutation test
+    assert math.isnan(mann_whitney_greater([0.5], [0.5])) and math.isnan(
+        mann_whitney_greater([0.5], [0.5, 0.7])
+    )
 
 
 def _frame(seeds=6):
