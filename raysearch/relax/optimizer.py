@@ -22,16 +22,30 @@ import numpy as np
 
 from raysearch.relax.blocks import Block, FloatArray
 from raysearch.relax.distribution import ProductDistribution, Sample
-from raysearch.relax.estimators import BASELINES, Baseline, centred_scores, mc_gradient, mc_hessian
+from raysearch.relax.estimators import (
+    BASELINES,
+    UTILITIES,
+    Baseline,
+    Utility,
+    centred_scores,
+    importance_weights,
+    mc_gradient,
+    mc_hessian,
+    shaped_scores,
+)
 from raysearch.relax.steps import (
     OFFICIAL_THETA_FLOOR,
+    floored_kl_step,
     floored_solve,
     limit_step,
     official_step,
+    trust_region_direction,
 )
 
 Update = Literal["newton", "gd", "ng", "official"]
 UPDATES: tuple[str, ...] = ("newton", "gd", "ng", "official")
+Hessian = Literal["prop1", "trust"]
+HESSIANS: tuple[str, ...] = ("prop1", "trust")
 STATE_FORMAT = "raysearch.relax.RelaxationOptimizer/1"
 
 
@@ -88,11 +102,27 @@ class RelaxationOptimizer:
         eig_floor: float = 1e-3,
         max_kl: float | None = 1.0,
         theta_min: float = 1.0,
+        utility: Utility = "raw",
+        kl_step: float | None = None,
+        hessian: Hessian = "prop1",
+        pool: int = 1,
     ) -> None:
         if update not in UPDATES:
             raise ValueError(f"unknown update {update!r}; allowed: {list(UPDATES)}")
         if baseline not in BASELINES:
             raise ValueError(f"unknown baseline {baseline!r}; allowed: {list(BASELINES)}")
+        if utility not in UTILITIES:
+            raise ValueError(f"unknown utility {utility!r}; allowed: {list(UTILITIES)}")
+        if hessian not in HESSIANS:
+            raise ValueError(f"unknown hessian {hessian!r}; allowed: {list(HESSIANS)}")
+        if isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or pool < 1:
+            raise ValueError(f"pool must be an int >= 1 (batches reused), got {pool!r}")
+        self.kl_step = (
+            None if kl_step is None else _positive_float(kl_step, "kl_step", "None or a number > 0")
+        )
+        self.utility: Utility = utility
+        self.hessian: Hessian = hessian
+        self.pool = int(pool)
         self.step_size = _positive_float(step_size, "step_size", "a finite number > 0")
         self.eig_floor = _positive_float(eig_floor, "eig_floor", "a number in (0, 1]")
         if self.eig_floor > 1:
@@ -114,6 +144,7 @@ class RelaxationOptimizer:
         self._theta = self.distribution.initial_theta()
         self._iteration = 0
         self._pending: list[Sample] = []
+        self._pool: list[dict[str, Any]] = []  # earlier batches: samples, filled scores, log q
         self.history: list[dict[str, Any]] = []
         """One JSON-able record per ``tell``: the 0-based iteration, the number of samples and
         of finite scores, the max/mean finite score, the trust-region factor t of the step
@@ -181,11 +212,16 @@ class RelaxationOptimizer:
             if self._best is None or raw[best] > self._best[1]:
                 self._best = (dict(batch[best]), float(raw[best]))
             filled = np.where(finite, raw, raw[finite].min())
+            log_q = self.distribution.log_probs(batch, self._theta)
             with np.errstate(over="ignore", invalid="ignore"):  # caught by the check below
                 new_theta, scale = self._updated_theta(batch, filled, best)
             if np.all(np.isfinite(new_theta)):
+                record["kl"] = self.distribution.kl(self._theta, new_theta)
                 self._theta = new_theta
                 record["step_scale"] = scale
+            if self.pool > 1:
+                entry = {"samples": batch, "scores": filled.tolist(), "log_q": log_q.tolist()}
+                self._pool = (self._pool + [copy.deepcopy(entry)])[-(self.pool - 1) :]
         self._pending = []
         self._iteration += 1
         record["theta"] = self._theta.tolist()
@@ -237,8 +273,8 @@ class RelaxationOptimizer:
             mask = dist.positive_mask
             new[mask] = np.maximum(new[mask], OFFICIAL_THETA_FLOOR)
             return new, 1.0
-        weights = centred_scores(filled, self.baseline)
-        scores = dist.scores(batch, theta)
+        samples, weights = self._weighted_pool(batch, filled)
+        scores = dist.scores(samples, theta)
         grad = mc_gradient(weights, scores)
         fisher = dist.fisher(theta)
         if self.update == "gd":
@@ -246,17 +282,65 @@ class RelaxationOptimizer:
         elif self.update == "ng":
             direction = floored_solve(fisher, grad, self.eig_floor)
         else:
-            hess = mc_hessian(weights, scores, dist.hessians(batch, theta))
-            direction = floored_solve(hess, grad, self.eig_floor)
-        step, scale = limit_step(
-            theta,
-            self.step_size * direction,
-            dist.positive_mask,
-            theta_min=self.theta_min,
-            fisher=fisher,
-            max_kl=self.max_kl,
+            hess = mc_hessian(weights, scores, dist.hessians(samples, theta))
+            if self.hessian == "trust":
+                radius = self.kl_step or self.max_kl or 1.0
+                direction = trust_region_direction(grad, hess, fisher, radius)
+            else:
+                direction = floored_solve(hess, grad, self.eig_floor)
+        if self.kl_step is None:
+            step, scale = limit_step(
+                theta,
+                self.step_size * direction,
+                dist.positive_mask,
+                theta_min=self.theta_min,
+                fisher=fisher,
+                max_kl=self.max_kl,
+            )
+            return theta + step, scale
+        return self._kl_length_step(direction, fisher)
+
+    def _weighted_pool(
+        self, batch: list[Sample], filled: FloatArray
+    ) -> tuple[list[Sample], FloatArray]:
+        """The samples the estimates use and their weights r_i w_i: this batch (r = 1, the
+        configured baseline) or, with ``pool`` > 1, also the earlier batches kept, reweighted by
+        self-normalised importance weights and centred on their weighted mean utility."""
+        samples = [s for entry in self._pool for s in entry["samples"]] + batch
+        raw = np.concatenate(
+            [np.asarray(e["scores"], dtype=np.float64) for e in self._pool] + [filled]
         )
-        return theta + step, scale
+        utilities = shaped_scores(raw, self.utility)
+        if not self._pool:
+            return samples, centred_scores(utilities, self.baseline)
+        log_q = np.concatenate(
+            [np.asarray(e["log_q"], dtype=np.float64) for e in self._pool]
+            + [self.distribution.log_probs(batch, self._theta)]
+        )
+        r = importance_weights(self.distribution.log_probs(samples, self._theta), log_q)
+        if self.baseline == "loo":
+            utilities = utilities - float(r @ utilities) / float(r.sum())
+        return samples, r * utilities
+
+    def _kl_length_step(
+        self, direction: FloatArray, fisher: FloatArray
+    ) -> tuple[FloatArray, float]:
+        """θ + t d with exact KL(p_θ ‖ p_θ+td) = ``kl_step``, the floor kept by shortening."""
+        dist, theta, mask = self.distribution, self._theta, self.distribution.positive_mask
+        step, t = floored_kl_step(
+            theta,
+            direction,
+            mask,
+            self.theta_min,
+            lambda delta: (
+                dist.kl(theta, theta + delta) if np.all((theta + delta)[mask] > 0) else np.inf
+            ),
+            self.kl_step,  # type: ignore[arg-type]
+            fisher,
+        )
+        new = theta + step
+        new[mask] = np.maximum(new[mask], self.theta_min)  # rounding only: t respects the floor
+        return new, t
 
     # -- checkpointing -----------------------------------------------------------------------
 
@@ -277,6 +361,7 @@ class RelaxationOptimizer:
                 "pending": self._pending,
                 "history": self.history,
                 "best": best,
+                "pool": self._pool,
             }
         )
 
@@ -313,3 +398,4 @@ class RelaxationOptimizer:
         self._pending = pending
         self.history = copy.deepcopy(list(state["history"]))
         self._best = None if best is None else (dict(best["sample"]), float(best["score"]))
+        self._pool = copy.deepcopy(list(state.get("pool", []))) if self.pool > 1 else []
