@@ -29,6 +29,16 @@ ABLATION: dict[str, dict[str, Any]] = {
     "abl+rank+trust+pool3": {**_SCALE_FREE, "hessian": "trust", "pool": 3},
     "abl+rank+ng": {**_SCALE_FREE, "update": "ng"},
     "abl+rank+ng+pool3": {**_SCALE_FREE, "update": "ng", "pool": 3},
+    "abl+rank+adapt": {**_SCALE_FREE, "kl_adapt": True},
+    "abl+rank+ng+adapt": {**_SCALE_FREE, "update": "ng", "kl_adapt": True},
+    "abl+kl3+rank+adapt": {**_SCALE_FREE, "kl_step": 3.0, "kl_adapt": True},
+    "abl+kl3+rank+pool3": {**_SCALE_FREE, "kl_step": 3.0, "pool": 3},
+    "abl+kl3+rank+ng": {**_SCALE_FREE, "kl_step": 3.0, "update": "ng"},
+    "abl+kl3+rank+gd": {**_SCALE_FREE, "kl_step": 3.0, "update": "gd"},
+    "abl+kl3+rank+trust": {**_SCALE_FREE, "kl_step": 3.0, "hessian": "trust"},
+    "abl+kl3+rank+trust+pool3": {**_SCALE_FREE, "kl_step": 3.0, "hessian": "trust", "pool": 3},
+    "abl+kl10+rank": {**_SCALE_FREE, "kl_step": 10.0},
+    "abl+kl10+rank+pool3": {**_SCALE_FREE, "kl_step": 10.0, "pool": 3},
 }
 ABLATION_BUILDERS: dict[str, Callable[[SearchRequest], SearchSetup]] = {
     name: partial(s2e_setup, **kwargs) for name, kwargs in ABLATION.items()

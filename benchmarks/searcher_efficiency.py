@@ -190,7 +190,7 @@ def bootstrap_interval(values: np.ndarray) -> tuple[float, float]:
 
 def summary_table(curves: dict[str, np.ndarray], *, seed: int = 0) -> pd.DataFrame:
     """One row per strategy from ``curves[name]`` = (seeds x N) incumbent scores."""
-    from scipy.stats import mannwhitneyu
+    from raysearch.analysis.stats import mann_whitney_greater
 
     rng = np.random.default_rng(seed)
     reference = curves["random"]
@@ -215,9 +215,7 @@ def summary_table(curves: dict[str, np.ndarray], *, seed: int = 0) -> pd.DataFra
         }
         for other in COMPARE_TO:
             if other in curves and other != name:
-                row[f"p_vs_{other}"] = float(
-                    mannwhitneyu(table[:, -1], curves[other][:, -1], alternative="greater").pvalue
-                )
+                row[f"p_vs_{other}"] = mann_whitney_greater(table[:, -1], curves[other][:, -1])
         rows.append(row)
     return pd.DataFrame(rows)
 

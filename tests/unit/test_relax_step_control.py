@@ -197,7 +197,7 @@ def test_scale_free_updates_do_not_depend_on_the_scores_units():
 def test_pool_state_round_trip_continues_identically():
     import json
 
-    kwargs = {"kl_step": 0.5, "utility": "rank", "pool": 3, "hessian": "trust"}
+    kwargs = {"kl_step": 0.5, "utility": "rank", "pool": 3, "hessian": "trust", "kl_adapt": True}
     original = RelaxationOptimizer(BLOCKS, seed=5, **kwargs)
     for _ in range(3):
         xs = original.ask(4)
@@ -225,3 +225,19 @@ def test_bad_step_control_settings_raise_value_errors(kwargs, message):
     with pytest.raises(ValueError) as err:
         RelaxationOptimizer(BLOCKS, **kwargs)
     assert message in str(err.value)
+
+
+def test_kl_adaptation_grows_on_agreeing_steps_shrinks_on_cancelling_ones():
+    from raysearch.relax.optimizer import RelaxationOptimizer as Opt
+
+    opt = Opt([UnitBlock("u")], kl_step=0.1, kl_adapt=True, seed=6)
+    fisher = np.eye(2)
+    for _ in range(6):
+        opt._adapt_kl(np.array([1.0, 0.5]), fisher)  # the same direction every time
+    grown = opt._kl_now
+    assert 0.1 < grown <= 0.8
+    for i in range(20):
+        opt._adapt_kl(np.array([1.0, 0.5]) * (-1) ** i, fisher)  # back and forth
+    assert opt._kl_now < grown
+    with pytest.raises(ValueError, match="kl_adapt=True needs a kl_step"):
+        Opt([UnitBlock("u")], kl_adapt=True)
