@@ -451,7 +451,7 @@ def plot(path: Path, tables: Mapping[str, Mapping[str, np.ndarray]], title: str)
         for i, (name, table) in enumerate(curves.items()):
             n = np.arange(1, table.shape[1] + 1)
             ax.step(n, -np.median(table, axis=0), where="post", color=f"C{i % 10}", label=name,
-                    linestyle="--" if name in SCHEDULERS else ("-" if name.startswith("s2e") else ":"),
+                    linestyle="--" if name in SCHEDULERS else ("-" if name.startswith(("s2e", "abl")) else ":"),
                     linewidth=2.2 if name == "s2e" else 1.2)  # fmt: skip
         ax.axhline(-np.median(curves["random"][:, -1]), color="grey", linewidth=0.8)
         ax.set_yscale("log")

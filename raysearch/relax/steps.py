@@ -54,6 +54,10 @@ from scipy.optimize import brentq
 
 from raysearch.relax.blocks import FloatArray
 
+SHORTEN_FROM = 0.5
+"""A floor hit after this fraction of the KL step shortens the step; an earlier one holds the
+parameter where it is."""
+
 FLOOR_TOL = 1e-9
 """A Dirichlet/Beta parameter within this (relative) distance of ``theta_min`` is at its floor."""
 
@@ -162,9 +166,9 @@ def floored_kl_step(
         first = float(reach.min())
         if first >= t_kl:
             return t_kl * d, t_kl
-        if first >= 0.5 * t_kl:
+        if first >= SHORTEN_FROM * t_kl:
             return first * d, first
-        held = reach < 0.5 * t_kl
+        held = reach < SHORTEN_FROM * t_kl
         d[held] = 0.0
         reach[held] = np.inf
 
