@@ -11,7 +11,8 @@ objective, so it can afford many seeds:
   (25 %: a sigmoid drop, a dip that recovers, a staircase). The target seed stream
   (``TARGET_SEED_OFFSET + seed``) is disjoint from the searchers' seeds.
 * **score** (maximised) = ``-RMSE(R, R*)`` + Gaussian noise σ = ``--noise`` (0.005, the size of
-  seed noise on a real validation accuracy). The searchers only ever see noisy scores.
+  seed noise on a real validation accuracy), one noise stream per seed shared by all
+  strategies (common random numbers). The searchers only ever see noisy scores.
 * **incumbent**: after n evaluations, the *noiseless* score of the trial with the best noisy
   full-fidelity score so far (what a user would pick); -1 before the first full trial.
 
@@ -48,7 +49,6 @@ import argparse
 import math
 import os
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -71,6 +71,7 @@ OFF_SHAPES = ("sigmoid", "dip", "stairs")
 SCHEDULERS = ("hyperband", "asha", "bohb")
 COMPARE_TO = ("random", "tpe", "optuna")
 BOOTSTRAP = 1000
+NOISE_STREAM = 7  # second word of the noise generator's seed (first: the run seed)
 MAX_PENDING = 200  # Tune's automatic cap on pending trials of its BasicVariantGenerator
 
 
@@ -245,8 +246,10 @@ class _Controller:
         trial.set_status("PAUSED")
 
 
-def _noise_rng(name: str, seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+def _noise_rng(seed: int) -> np.random.Generator:
+    """The score noise of run seed ``seed``: the same stream for every strategy (common random
+    numbers), so two strategies that propose the same trials see the same scores."""
+    return np.random.default_rng([seed, NOISE_STREAM])
 
 
 def run_strategy(
@@ -267,7 +270,7 @@ def run_strategy(
     )  # fmt: skip
     setup = (builders or {}).get(name, lambda req: make_search(name, req))(request)
     space = {SCHEDULE_KEY: family_space(family)}
-    rng = _noise_rng(name, seed)
+    rng = _noise_rng(seed)
 
     def scores(config: Mapping[str, Any], epoch: int) -> tuple[float, float]:
         curve = schedule_curve(config, CURVE_POINTS)

@@ -56,7 +56,8 @@ S2E_PAPER: dict[str, Any] = {
 eigenvalue floor of Assumption 3(i) and the half-way θ floor only keep it defined)."""
 
 S2E_DEFAULT: dict[str, Any] = {
-    "update": "newton", "utility": "rank", "kl_step": 3.0, "hessian": "prop1", "pool": 1,
+    "update": "newton", "utility": "rank", "kl_step": 3.0, "kl_adapt": True, "hessian": "prop1",
+    "pool": 1,
 }  # fmt: skip
 """The registry's ``s2e``: the best variant on ``benchmarks/searcher_efficiency.py`` (README)."""
 
