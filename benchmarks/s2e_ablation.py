@@ -31,6 +31,18 @@ ABLATION: dict[str, dict[str, Any]] = {
     "abl+kl3+rank+adapt+trust+pool3": {**_ADAPT, "hessian": "trust", "pool": 3},
     "abl+kl0.3+rank": {**_SCALE_FREE, "kl_step": 0.3},
     "abl+kl10+rank": {**_SCALE_FREE, "kl_step": 10.0},
+    # the other variants of the README's ablation rounds (s2e_ablation_round1/2.csv)
+    "abl+kl0.3": {**S2E_PAPER, "kl_step": 0.3},
+    "abl+rank+trust": {**_SCALE_FREE, "hessian": "trust"},
+    "abl+rank+pool3": {**_SCALE_FREE, "pool": 3},
+    "abl+rank+trust+pool3": {**_SCALE_FREE, "hessian": "trust", "pool": 3},
+    "abl+rank+ng": {**_SCALE_FREE, "update": "ng"},
+    "abl+rank+ng+pool3": {**_SCALE_FREE, "update": "ng", "pool": 3},
+    "abl+rank+gd": {**_SCALE_FREE, "update": "gd"},
+    "abl+kl3+rank+pool3": {**_LONG, "pool": 3},
+    "abl+kl3+rank+trust": {**_LONG, "hessian": "trust"},
+    "abl+kl3+rank+ng": {**_LONG, "update": "ng"},
+    "abl+kl3+rank+gd": {**_LONG, "update": "gd"},
 }
 ABLATION_BUILDERS: dict[str, Callable[[SearchRequest], SearchSetup]] = {
     name: partial(s2e_setup, **kwargs) for name, kwargs in ABLATION.items()
