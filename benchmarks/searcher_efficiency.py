@@ -1,43 +1,46 @@
-"""Search efficiency of every registered strategy on a synthetic schedule objective (S2E Fig. 6).
+"""Search efficiency of every registered strategy on synthetic schedule targets (S2E Fig. 6).
 
-S2E Sec. 4.3.2 / Fig. 6 plots test accuracy against the number of Co-teaching runs (calls of
-Alg. 1) for Newton, GD, NG, random search, BO and Hyperband. Training is what makes that figure
-expensive, so this benchmark replaces it by a synthetic objective with no training at all:
+S2E Sec. 4.3.2 / Fig. 6 plots accuracy against the number of Co-teaching runs for Newton, GD,
+NG, random search, BO and Hyperband. This benchmark replaces the training by a synthetic
+objective, so it can afford many seeds:
 
-* **target**: a hidden schedule R*(t) = ``family.values(target_config, T)`` with ``T = 100``
-  points, where ``target_config`` is an ``s2e``-family config drawn from the family's Tune
-  space (the space every strategy searches: each parameter uniform on its range, raw mix
-  weights uniform on [0, 1], normalised) with ``numpy.random.default_rng(target_seed)``
-  (default 2020, which must differ from the run seeds: random search seeded with the same
-  integer draws the very same config first). The target is *realisable* (best score 0).
-  ``--target coteaching`` uses Co-teaching's ``1 - 0.5 min(t / 10, 1)`` (of 200 reference
-  epochs) instead, which the s2e family can only approximate.
-* **score** (maximised) of a trial = ``-RMSE(R, R*)`` over the T points, where R is the trial
-  config's ``schedule`` evaluated by the family.
-* **low fidelity**: a trial "trains" E epochs and after epoch e reports ``-RMSE`` over the first
-  ``ceil(e T / E)`` points of the curve only: like a real learning curve, epoch e only shows
-  how the schedule did so far. At e = E it is the full score. Hyperband / ASHA stop trials on
-  these partial scores. (Ray's synchronous ``HyperBandScheduler`` never does here: the
-  registry's random searcher creates trials two at a time, a finished trial leaves its
-  bracket, so the first bracket -- 2 trials at full budget -- never fills and takes every new
-  trial; ray-project/ray#12536. ``hyperband`` then *is* random search, trial for trial; the
-  summary prints the share of trials each scheduler stopped early.)
+* **target**: one hidden schedule R*(t) per seed (T = 100 points), drawn by
+  :func:`target_curve` from a distribution that is *no* searcher's prior: Co-teaching
+  schedules with random τ, T_k, c (40 %), S2E-family schedules with sparse Dirichlet(0.3) mix
+  weights and Beta-distributed (not uniform) basis parameters (35 %), and off-family shapes
+  (25 %: a sigmoid drop, a dip that recovers, a staircase). The target seed stream
+  (``TARGET_SEED_OFFSET + seed``) is disjoint from the searchers' seeds.
+* **score** (maximised) = ``-RMSE(R, R*)`` + Gaussian noise σ = ``--noise`` (0.005, the size of
+  seed noise on a real validation accuracy), one noise stream per seed shared by all
+  strategies (common random numbers). The searchers only ever see noisy scores.
+* **incumbent**: after n evaluations, the *noiseless* score of the trial with the best noisy
+  full-fidelity score so far (what a user would pick); -1 before the first full trial.
 
-Budget: every strategy gets N full trials x E epochs (Hyperband / ASHA: N E epochs in all, via
-the registry's ``EpochBudget``). "Evaluations" are epochs spent / E (full-trial units, each
-(trial, epoch) counted once, as the budget stopper does). The incumbent of a run is its best
-*full-fidelity* score so far (a partial score is never an incumbent); before the first full
-trial it is -1, the worst possible score.
+Every strategy is built by the registry (:func:`raysearch.tune.searchers.make_search`) and driven
+through the objects real runs use, without Ray trials (no cluster, no actors):
 
-Outputs in ``--out`` (default ``benchmarks/results``): ``searcher_efficiency.csv`` (best-so-far
-vs evaluations per strategy and seed), ``searcher_efficiency_trials.csv`` (every reported
-result), ``searcher_efficiency.png`` (median and interquartile band per strategy), and a
-one-line summary: for each strategy the ratio of evaluations it needs to reach S2E-Newton's
-final median over the evaluations Newton needs (``inf`` = not reached within the budget).
+* **searchers** (S2E variants, TPE, Optuna, and ``random``, Tune's ``BasicVariantGenerator``):
+  ``suggest`` / ``next_trial`` and ``on_trial_complete`` as Tune calls them, with at most
+  ``--workers`` (2) trials in flight, the oldest finishing first; a trial reports its full score.
+* **schedulers** (``hyperband``, ``asha``): the registry's random generator plus the real
+  scheduler object, run one epoch at a time by :class:`_Controller`, a minimal stand-in for
+  Tune's controller (``choose_trial_to_run``, ``on_trial_add`` / ``on_trial_result`` /
+  ``on_trial_complete``, ``stop_trial``, ``pause_trial``). Budget equivalence: E = 3 epochs
+  per full trial; after epoch e a trial reports the noisy RMSE over the first ``ceil(e T/E)``
+  points (a learning curve); the run stops after N·E epochs in all, and "evaluations" are
+  epochs spent / E. A paused trial resumes where it stopped (its epochs are paid once).
 
-Run time: the default (9 strategies x 10 seeds = 90 Tune experiments of 40 x 3) is dominated by
-Tune's start-up of each experiment (new trial actors import ``ray.tune``: 2-8 s each, depending
-on the load), not by the trials (~0.05 s each): about 6-12 min on 2 shared cores.
+Per regime (``--regimes``, default N=40/K=4 -- the paper's -- and N=200/K=8) and strategy the
+summary gives: evaluations to reach *random's* final median incumbent (on the median curve over
+seeds) and its ratio to random's own, each with a 95 % bootstrap interval over seeds (seeds
+resampled jointly for all strategies, 1000 resamples; ``inf`` = never within the budget); the
+final median incumbent RMSE with its interval; one-sided Mann-Whitney p-values of the final
+scores against random, TPE and Optuna (alternative: this strategy is better).
+
+Outputs in ``--out``: ``searcher_efficiency.csv`` (the table), ``searcher_efficiency_curves.csv``
+(incumbent per strategy, seed and evaluation), ``searcher_efficiency.png`` (median curves).
+Heavy: run it under ``flock /tmp/raysearch-heavy.lock``; ``--processes 2`` splits the runs over
+two processes. ``--quick`` is a seconds-long smoke run used by the unit tests.
 """
 
 from __future__ import annotations
@@ -45,10 +48,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,41 +61,65 @@ import pandas as pd
 from benchmarks._common import results_dir
 
 METRIC, MODE = "score", "max"
-NEWTON = "s2e"
 CURVE_POINTS = 100  # T: points of R(t) the RMSE is taken over
+EPOCHS = 3  # E: fidelity levels of a full trial (schedulers stop trials between them)
 WORST_SCORE = -1.0  # R and R* lie in [0, 1], so -RMSE >= -1
-TARGETS = ("space", "coteaching")
-SCHEDULERS = ("hyperband", "asha", "bohb")  # random (BOHB: TPE-like) sampling + early stopping
+TARGET_SEED_OFFSET = 100_000
+TARGET_KINDS = ("coteaching", "s2e", "off")
+TARGET_PROBS = (0.40, 0.35, 0.25)
+OFF_SHAPES = ("sigmoid", "dip", "stairs")
+SCHEDULERS = ("hyperband", "asha", "bohb")
+COMPARE_TO = ("random", "tpe", "optuna")
+BOOTSTRAP = 1000
+NOISE_STREAM = 7  # second word of the noise generator's seed (first: the run seed)
+MAX_PENDING = 200  # Tune's automatic cap on pending trials of its BasicVariantGenerator
 
 
-# --- the synthetic objective (pure numpy; no Ray) ----------------------------------------------
+@dataclass(frozen=True)
+class Regime:
+    trials: int  # N
+    samples_per_iter: int  # K
+
+    @property
+    def name(self) -> str:
+        return f"N{self.trials}_K{self.samples_per_iter}"
 
 
-def target_config(kind: str = "space", seed: int = 2020) -> dict[str, Any]:
-    """The hidden schedule's config, drawn with ``numpy.random.default_rng(seed)``.
+# --- targets and the objective (pure numpy) ----------------------------------------------------
 
-    ``space``: an ``s2e``-family config drawn the way its Tune space ``family_space`` declares
-    it (what every strategy searches): every parameter uniform on its range, the four raw mix
-    weights uniform on [0, 1] and normalised by the family. ``coteaching``: Co-teaching's
-    schedule with tau = 0.5, T_k = 10 (of 200 reference epochs), c = 1 (``seed`` unused).
-    """
+
+def target_curve(seed: int, points: int = CURVE_POINTS) -> tuple[str, np.ndarray]:
+    """The hidden schedule of run seed ``seed``: (kind, R*(t) for t = 0 .. points-1)."""
     from search_spaces.schedules import get_family
 
-    if kind not in TARGETS:
-        raise ValueError(f"unknown target {kind!r}; allowed: {list(TARGETS)}")
+    rng = np.random.default_rng(TARGET_SEED_OFFSET + seed)
+    kind = str(rng.choice(TARGET_KINDS, p=TARGET_PROBS))
+    s = np.arange(points) / points
     if kind == "coteaching":
-        return get_family("coteaching").validate({"tau": 0.5, "t_k": 10.0, "c": 1.0})
-    family = get_family("s2e")
-    rng = np.random.default_rng(seed)
-    return family.validate({p.name: p.from_unit(rng.uniform()) for p in family.params})
-
-
-def target_curve(kind: str = "space", seed: int = 2020, points: int = CURVE_POINTS) -> np.ndarray:
-    """R*(t), t = 0 .. points-1."""
-    from search_spaces.schedules import get_family
-
-    config = target_config(kind, seed)
-    return get_family(config["family"]).values(config, points)
+        config = {
+            "tau": rng.uniform(0.05, 0.6),
+            "t_k": rng.uniform(2, 60),
+            "c": rng.uniform(0.5, 2),
+        }
+        return kind, get_family("coteaching").values(config, points)
+    if kind == "s2e":
+        family = get_family("s2e")
+        weights = iter(rng.dirichlet(np.full(4, 0.3)))
+        config = {
+            p.name: next(weights) if p.simplex else p.from_unit(rng.beta(*rng.uniform(0.5, 4, 2)))
+            for p in family.params
+        }
+        return kind, family.values(config, points)
+    shape = str(rng.choice(OFF_SHAPES))
+    tau = rng.uniform(0.1, 0.6)
+    if shape == "sigmoid":
+        curve = 1 - tau / (1 + np.exp(-(s - rng.uniform(0.05, 0.5)) / rng.uniform(0.02, 0.1)))
+    elif shape == "dip":
+        curve = 1 - tau * np.sin(np.pi * s) ** rng.uniform(0.5, 3)
+    else:
+        steps = int(rng.integers(2, 6))
+        curve = 1 - tau * np.floor(s * steps + 1) / steps
+    return f"off-{shape}", np.clip(curve, 0.0, 1.0)
 
 
 def fidelity_points(epoch: int, epochs: int, points: int) -> int:
@@ -111,306 +138,435 @@ def partial_score(curve: np.ndarray, target: np.ndarray, epoch: int, epochs: int
     return -float(np.sqrt(np.mean((curve[:n] - target[:n]) ** 2)))
 
 
-def schedule_curve(config: Mapping[str, Any], points: int, family: str = "s2e") -> np.ndarray:
-    """R(t) of a trial config (its ``schedule`` entry), t = 0 .. points-1."""
+def schedule_curve(config: Mapping[str, Any], points: int) -> np.ndarray:
+    """R(t) of a trial config (its ``schedule`` entry, an ``s2e``-family config)."""
     from search_spaces.schedules import get_family
 
     schedule = {k: v for k, v in config["schedule"].items() if k != "family"}
-    return get_family(family).values(schedule, points)
+    return get_family("s2e").values(schedule, points)
 
 
-# --- best-so-far curves and the evaluations-to-reach ratio (pure) ------------------------------
+# --- incumbents and the evaluations-to-reach statistics (pure) ---------------------------------
 
 
-def best_so_far(results: pd.DataFrame, epochs: int, budget_epochs: int) -> np.ndarray:
-    """Incumbent after each of the first ``budget_epochs`` epochs spent.
+def incumbent_curve(observed: np.ndarray, true: np.ndarray, spent: np.ndarray, grid: int) -> np.ndarray:  # fmt: skip
+    """Noiseless score of the best *observed* full trial after 1..``grid`` evaluations.
 
-    ``results``: one run's reported results in arrival order, columns ``trial``, ``epoch`` and
-    ``score``. A (trial, epoch) reported twice (a trial restarted by Hyperband) is counted once.
-    Only full-fidelity results (``epoch == epochs``) can become the incumbent; before the first
-    one the incumbent is ``WORST_SCORE``. If the run spent fewer epochs, the last value repeats.
+    ``observed`` / ``true``: noisy and noiseless full scores of the finished full trials in
+    the order they finished; ``spent[i]``: evaluations spent when trial i finished.
     """
-    unique = results.drop_duplicates(["trial", "epoch"], keep="first")
-    full = np.where(unique["epoch"].to_numpy() == epochs, unique["score"].to_numpy(), -np.inf)
-    best = np.maximum.accumulate(np.concatenate([[WORST_SCORE], full]))[1:]
-    best = best[:budget_epochs]
-    if len(best) < budget_epochs:
-        fill = best[-1] if len(best) else WORST_SCORE
-        best = np.concatenate([best, np.full(budget_epochs - len(best), fill)])
-    return best
+    out = np.full(grid, WORST_SCORE)
+    best_obs, best_true = -np.inf, WORST_SCORE
+    order = iter(range(len(observed)))
+    i = next(order, None)
+    for n in range(1, grid + 1):
+        while i is not None and spent[i] <= n + 1e-9:
+            if observed[i] > best_obs:
+                best_obs, best_true = observed[i], true[i]
+            i = next(order, None)
+        out[n - 1] = best_true
+    return out
 
 
-def evaluations_to_reach(evaluations: np.ndarray, curve: np.ndarray, level: float) -> float:
-    """First evaluation count at which a non-decreasing ``curve`` is >= ``level``; inf if never."""
+def evaluations_to_reach(curve: np.ndarray, level: float) -> float:
+    """First n (1-based) with ``curve[n-1] >= level``; inf if never."""
     hit = np.flatnonzero(np.asarray(curve) >= level - 1e-12)
-    return float(evaluations[hit[0]]) if len(hit) else math.inf
+    return float(hit[0] + 1) if len(hit) else math.inf
 
 
-def reach_ratios(
-    evaluations: np.ndarray, medians: Mapping[str, np.ndarray], reference: str
-) -> dict[str, float]:
-    """For each strategy: evaluations to reach ``reference``'s final median / the reference's own.
-
-    < 1 means the strategy gets there sooner than the reference, inf that it never does.
-    """
-    level = float(medians[reference][-1])
-    own = evaluations_to_reach(evaluations, medians[reference], level)
-    return {
-        name: evaluations_to_reach(evaluations, curve, level) / own
-        for name, curve in medians.items()
-    }
+def reach_statistics(table: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(evaluations for the median curve of ``table`` (seeds x n) to reach the final median
+    of ``reference``, the same divided by the reference's own)."""
+    level = float(np.median(reference[:, -1]))
+    own = evaluations_to_reach(np.median(reference, axis=0), level)
+    reach = evaluations_to_reach(np.median(table, axis=0), level)
+    return reach, reach / own
 
 
-# --- the Tune experiments ---------------------------------------------------------------------
+def bootstrap_interval(values: np.ndarray) -> tuple[float, float]:
+    """2.5 % and 97.5 % quantiles without interpolation (inf-safe)."""
+    lo, hi = np.quantile(values, [0.025, 0.975], method="inverted_cdf")
+    return float(lo), float(hi)
 
 
-def objective(
-    config: dict[str, Any], *, target: Sequence[float], epochs: int, family: str = "s2e"
-) -> None:
-    """Function trainable: "trains" ``epochs`` epochs, reporting the partial score after each."""
-    from ray import tune
+def summary_table(curves: dict[str, np.ndarray], *, seed: int = 0) -> pd.DataFrame:
+    """One row per strategy from ``curves[name]`` = (seeds x N) incumbent scores."""
+    from raysearch.analysis.stats import mann_whitney_greater
 
-    target_arr = np.asarray(target, dtype=float)
-    curve = schedule_curve(config, len(target_arr), family)
-    full = partial_score(curve, target_arr, epochs, epochs)
-    for epoch in range(1, epochs + 1):
-        score = partial_score(curve, target_arr, epoch, epochs)
-        tune.report({METRIC: score, "epoch": epoch, "full_score": full})
+    rng = np.random.default_rng(seed)
+    reference = curves["random"]
+    n_seeds = reference.shape[0]
+    draws = rng.integers(0, n_seeds, size=(BOOTSTRAP, n_seeds))
+    rows = []
+    for name, table in curves.items():
+        reach, ratio = reach_statistics(table, reference)
+        boot = np.array([reach_statistics(table[idx], reference[idx]) for idx in draws])
+        finals = -np.median(table[draws, -1], axis=1)
+        row = {
+            "strategy": name,
+            "evals_to_random_final": reach,
+            "evals_lo": bootstrap_interval(boot[:, 0])[0],
+            "evals_hi": bootstrap_interval(boot[:, 0])[1],
+            "ratio_to_random": ratio,
+            "ratio_lo": bootstrap_interval(boot[:, 1])[0],
+            "ratio_hi": bootstrap_interval(boot[:, 1])[1],
+            "final_median_rmse": -float(np.median(table[:, -1])),
+            "final_lo": bootstrap_interval(finals)[0],
+            "final_hi": bootstrap_interval(finals)[1],
+        }
+        for other in COMPARE_TO:
+            if other in curves and other != name:
+                row[f"p_vs_{other}"] = mann_whitney_greater(table[:, -1], curves[other][:, -1])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --- driving the registry's strategies ----------------------------------------------------------
+
+
+class _Controller:
+    """The part of Tune's controller a scheduler talks to: trials, ``stop_trial``, ``pause_trial``."""
+
+    def __init__(self, scheduler: Any, on_stop: Callable[[Any], None]) -> None:
+        self.scheduler, self._on_stop, self.trials = scheduler, on_stop, []
+
+    def get_trials(self) -> list[Any]:
+        return self.trials
+
+    def get_live_trials(self) -> list[Any]:
+        return [t for t in self.trials if t.status not in ("TERMINATED", "ERROR")]
+
+    def stop_trial(self, trial: Any) -> None:
+        if trial.status != "TERMINATED":
+            trial.set_status("TERMINATED")
+            self.scheduler.on_trial_remove(self, trial)
+            self._on_stop(trial)
+
+    def pause_trial(self, trial: Any, should_checkpoint: bool = True) -> None:
+        trial.set_status("PAUSED")
+
+
+def _noise_rng(seed: int) -> np.random.Generator:
+    """The score noise of run seed ``seed``: the same stream for every strategy (common random
+    numbers), so two strategies that propose the same trials see the same scores."""
+    return np.random.default_rng([seed, NOISE_STREAM])
 
 
 def run_strategy(
-    name: str, seed: int, *, target: np.ndarray, trials: int, epochs: int, samples_per_iter: int,
-    concurrency: int, storage: str,
+    name: str, seed: int, regime: Regime, *, noise: float, workers: int,
+    builders: Mapping[str, Callable[..., Any]] | None = None,
 ) -> pd.DataFrame:  # fmt: skip
-    """One Tune experiment of strategy ``name``; its reported results in arrival order."""
-    from ray import tune
-
-    from raysearch.tune.searchers import SearchRequest, make_search, tune_config
+    """One search run; its full trials in finishing order (noisy and true score, evals spent)."""
+    from raysearch.tune.searchers import SearchRequest, make_search
     from raysearch.tune.spaces import SCHEDULE_KEY, family_space, simplex_groups
     from search_spaces.schedules import get_family
 
     family = get_family("s2e")
+    _, target = target_curve(seed)
     request = SearchRequest(
-        metric=METRIC, mode=MODE, trials=trials, epochs=epochs, seed=seed, concurrency=concurrency,
-        samples_per_iter=samples_per_iter, simplex_groups=simplex_groups(family),
+        metric=METRIC, mode=MODE, trials=regime.trials, epochs=EPOCHS, seed=seed,
+        concurrency=workers, samples_per_iter=regime.samples_per_iter,
+        simplex_groups=simplex_groups(family),
     )  # fmt: skip
-    setup = make_search(name, request)
-    rows: list[dict[str, Any]] = []
+    setup = (builders or {}).get(name, lambda req: make_search(name, req))(request)
+    space = {SCHEDULE_KEY: family_space(family)}
+    rng = _noise_rng(seed)
 
-    class Recorder(tune.Callback):
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:  # fmt: skip
-            rows.append({"trial": trial.trial_id, "epoch": int(result["epoch"]),
-                         "score": float(result[METRIC]), "full_score": float(result["full_score"])})  # fmt: skip
+    def scores(config: Mapping[str, Any], epoch: int) -> tuple[float, float]:
+        curve = schedule_curve(config, CURVE_POINTS)
+        true = partial_score(curve, target, epoch, EPOCHS)
+        return true + noise * rng.standard_normal(), true
 
-    trainable = tune.with_parameters(objective, target=target.tolist(), epochs=epochs)
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": 1}),
-        param_space={SCHEDULE_KEY: family_space(family)},
-        tune_config=tune_config(setup, request, reuse_actors=True),
-        run_config=tune.RunConfig(
-            name=f"{name}-seed{seed}",
-            storage_path=storage,
-            stop=setup.budget,
-            callbacks=[Recorder()],
-            verbose=0,
-        ),
-    )
-    tuner.fit()
-    frame = pd.DataFrame(rows, columns=["trial", "epoch", "score", "full_score"])
+    if setup.scheduler is None:
+        rows = _run_searcher(setup.search_alg, space, regime.trials, workers, scores)
+    else:
+        rows = _run_scheduled(setup.search_alg, setup.scheduler, space, regime.trials, scores)
+    frame = pd.DataFrame(rows, columns=["observed", "true", "spent"])
     frame.insert(0, "strategy", name)
     frame.insert(1, "seed", seed)
     return frame
 
 
-# --- aggregation, figure, summary --------------------------------------------------------------
+def _searcher_trials(search_alg: Any, space: dict[str, Any], trials: int) -> Callable[[str], Any]:
+    """``suggest(trial_id) -> config | None | 'FINISHED'`` for a Searcher or Tune's generator."""
+    from ray.tune.search import BasicVariantGenerator, Searcher
+
+    search_alg.set_search_properties(METRIC, MODE, space)
+    if isinstance(search_alg, Searcher):
+        return search_alg.suggest
+    assert isinstance(search_alg, BasicVariantGenerator)
+    search_alg.add_configurations(
+        {"bench": {"run": _noop_trainable, "config": space, "num_samples": trials}}
+    )
+    made: dict[str, Any] = {}
+
+    def suggest(trial_id: str) -> Any:
+        trial = search_alg.next_trial()
+        if trial is None:
+            return Searcher.FINISHED if search_alg.is_finished() else None
+        made[trial_id] = trial
+        return trial.config
+
+    search_alg._bench_ids = made  # type: ignore[attr-defined]
+    return suggest
 
 
-def curves_frame(results: pd.DataFrame, epochs: int, budget_epochs: int) -> pd.DataFrame:
-    """Best-so-far vs evaluations (epochs spent / E) for every (strategy, seed) of ``results``."""
-    frames = []
-    for (name, seed), run in results.groupby(["strategy", "seed"], sort=False):
-        best = best_so_far(run, epochs, budget_epochs)
-        spent = np.arange(1, budget_epochs + 1)
-        frames.append(pd.DataFrame({"strategy": name, "seed": seed, "epochs_spent": spent,
-                                    "evaluations": spent / epochs, "best_score": best}))  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
+def _noop_trainable(config: dict[str, Any]) -> None:
+    """Never run: Tune's generator needs a trainable to create trials."""
 
 
-def median_curves(curves: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:  # fmt: skip
-    """Evaluation grid, per-strategy median and (25 %, 75 %) quantile curves over seeds."""
-    evaluations = np.sort(curves["evaluations"].unique())
-    medians, quartiles = {}, {}
-    for name, group in curves.groupby("strategy", sort=False):
-        table = group.pivot(index="seed", columns="evaluations", values="best_score").to_numpy()
-        medians[name] = np.median(table, axis=0)
-        quartiles[name] = np.percentile(table, [25, 75], axis=0)
-    return evaluations, medians, quartiles
+def _run_searcher(search_alg: Any, space: dict[str, Any], trials: int, workers: int, scores: Callable) -> list[tuple]:  # fmt: skip
+    """N trials, at most ``workers`` in flight, the oldest finishing first."""
+    from ray.tune.search import Searcher
+
+    suggest = _searcher_trials(search_alg, space, trials)
+    made = getattr(search_alg, "_bench_ids", None)
+    live: list[tuple[str, Any]] = []
+    rows: list[tuple] = []
+    started = 0
+    while len(rows) < trials:
+        while started < trials and len(live) < workers:
+            config = suggest(f"t{started}")
+            if config is None or config == Searcher.FINISHED:
+                break
+            live.append((f"t{started}", config))
+            started += 1
+        if not live:
+            break
+        trial_id, config = live.pop(0)
+        observed, true = scores(config, EPOCHS)
+        result = {METRIC: observed, "epoch": EPOCHS}
+        search_id = made[trial_id].trial_id if made is not None else trial_id
+        search_alg.on_trial_complete(search_id, result)
+        rows.append((observed, true, float(len(rows) + 1)))
+    return rows
 
 
-def early_stopped_share(results: pd.DataFrame, epochs: int) -> dict[str, float]:
-    """Per strategy, the share of trials that stopped before epoch E (0 for plain searchers)."""
-    last = results.groupby(["strategy", "seed", "trial"], sort=False)["epoch"].max()
-    return (last < epochs).groupby(level="strategy", sort=False).mean().to_dict()
+def _run_scheduled(search_alg: Any, scheduler: Any, space: dict[str, Any], trials: int, scores: Callable) -> list[tuple]:  # fmt: skip
+    """Random trials under a real Tune scheduler, one epoch at a time, for N·E epochs. As in
+    Tune, the generator is asked for a new trial while fewer than ``MAX_PENDING`` wait to start
+    (it may refuse: ASHA's generator keeps 2 in flight); the scheduler picks what runs."""
+    from ray.tune.schedulers import TrialScheduler
+    from ray.tune.search import Searcher
+
+    scheduler.set_search_properties(METRIC, MODE)
+    suggest = _searcher_trials(search_alg, space, trials * EPOCHS)
+    made = search_alg._bench_ids
+    progress: dict[Any, int] = {}
+    last: dict[Any, dict[str, Any]] = {}
+    rows: list[tuple] = []
+    spent = 0
+
+    def finish(trial: Any) -> None:
+        search_alg.on_trial_complete(trial.trial_id, last.get(trial))
+
+    controller = _Controller(scheduler, finish)
+    while spent < trials * EPOCHS:
+        unstarted = sum(1 for t in controller.trials if progress[t] == 0)
+        if unstarted < MAX_PENDING:
+            config = suggest(f"t{len(made)}")
+            if config is not None and config != Searcher.FINISHED:
+                added = made[f"t{len(made) - 1}"]
+                controller.trials.append(added)
+                progress[added] = 0
+                scheduler.on_trial_add(controller, added)
+                continue
+        trial = scheduler.choose_trial_to_run(controller)
+        if trial is None:
+            break
+        trial.set_status("RUNNING")
+        progress[trial] += 1
+        spent += 1
+        epoch = progress[trial]
+        observed, true = scores(trial.config, epoch)
+        last[trial] = result = {METRIC: observed, "epoch": epoch, "training_iteration": epoch}
+        if epoch == EPOCHS:
+            rows.append((observed, true, spent / EPOCHS))
+            trial.set_status("TERMINATED")
+            scheduler.on_trial_complete(controller, trial, result)
+            finish(trial)
+            continue
+        action = scheduler.on_trial_result(controller, trial, result)
+        if action == TrialScheduler.STOP:
+            trial.set_status("TERMINATED")
+            scheduler.on_trial_complete(controller, trial, result)
+            finish(trial)
+        elif action == TrialScheduler.PAUSE:
+            trial.set_status("PAUSED")
+        else:
+            trial.set_status("PENDING")
+    return rows
 
 
-def plot(path: Path, evaluations: np.ndarray, medians: dict, quartiles: dict, title: str) -> None:
+# --- the experiment ----------------------------------------------------------------------------
+
+
+def _run_chunk(task: tuple[str, list[int], Regime, float, int]) -> pd.DataFrame:
+    name, seeds, regime, noise, workers = task
+    from benchmarks.s2e_ablation import ABLATION_BUILDERS  # variants outside the registry
+
+    frames = [
+        run_strategy(name, s, regime, noise=noise, workers=workers, builders=ABLATION_BUILDERS)
+        for s in seeds
+    ]
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "regime", regime.name)
+    return out
+
+
+def run_all(
+    strategies: Sequence[str], regimes: Sequence[Regime], seeds: int, *, noise: float,
+    workers: int, processes: int,
+) -> pd.DataFrame:  # fmt: skip
+    """Every (regime, strategy, seed) run, split into tasks over ``processes`` processes."""
+    chunk = max(1, seeds // 3)
+    tasks = [
+        (name, list(range(start, min(seeds, start + chunk))), regime, noise, workers)
+        for regime in regimes
+        for name in strategies
+        for start in range(0, seeds, chunk)
+    ]
+    if processes <= 1:
+        return pd.concat([_run_chunk(t) for t in tasks], ignore_index=True)
+    with ProcessPoolExecutor(processes) as pool:
+        return pd.concat(pool.map(_run_chunk, tasks), ignore_index=True)
+
+
+def curve_tables(trials: pd.DataFrame, regime: Regime) -> dict[str, np.ndarray]:
+    """Per strategy, the (seeds x N) incumbent table of ``regime``."""
+    out: dict[str, np.ndarray] = {}
+    sub = trials[trials["regime"] == regime.name]
+    for name, group in sub.groupby("strategy", sort=False):
+        runs = [
+            incumbent_curve(run["observed"].to_numpy(), run["true"].to_numpy(),
+                            run["spent"].to_numpy(), regime.trials)
+            for _, run in group.groupby("seed", sort=True)
+        ]  # fmt: skip
+        out[str(name)] = np.array(runs)
+    return out
+
+
+def plot(path: Path, tables: Mapping[str, Mapping[str, np.ndarray]], title: str) -> None:
     import matplotlib.pyplot as plt
 
-    s2e_names = [n for n in medians if n.startswith("s2e")]
-    tune_names = [NEWTON] + [n for n in medians if not n.startswith("s2e")]
-    panels = [("S2E update rules (+ random)", s2e_names + [n for n in ("random",) if n in medians]),
-              ("S2E-Newton vs Tune's searchers and schedulers", tune_names)]  # fmt: skip
-    colors = {name: f"C{i}" for i, name in enumerate(medians)}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for ax, (panel_title, names) in zip(axes, panels, strict=True):
-        for name in names:
-            if name not in medians:
-                continue
-            rmse, (q25, q75) = -medians[name], -quartiles[name]
-            ax.step(evaluations, rmse, where="post", color=colors[name],
-                    label=f"{name} (Newton)" if name == NEWTON else name,
-                    linestyle="--" if name in SCHEDULERS else "-",
-                    linewidth=2.2 if name == NEWTON else 1.3)  # fmt: skip
-            ax.fill_between(evaluations, q75, q25, step="post", color=colors[name], alpha=0.15)
-        if NEWTON in medians:
-            ax.axhline(-medians[NEWTON][-1], color=colors[NEWTON], linestyle=":", linewidth=1)
+    fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 4.8), squeeze=False)
+    for ax, (regime, curves) in zip(axes[0], tables.items(), strict=True):
+        for i, (name, table) in enumerate(curves.items()):
+            n = np.arange(1, table.shape[1] + 1)
+            ax.step(n, -np.median(table, axis=0), where="post", color=f"C{i % 10}", label=name,
+                    linestyle="--" if name in SCHEDULERS else ("-" if name.startswith(("s2e", "abl")) else ":"),
+                    linewidth=2.2 if name == "s2e" else 1.2)  # fmt: skip
+        ax.axhline(-np.median(curves["random"][:, -1]), color="grey", linewidth=0.8)
         ax.set_yscale("log")
-        ax.set_xlabel("evaluations (epochs spent / E = full-trial units)")
-        ax.set_title(panel_title, fontsize=10)
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("RMSE(R, R*) of the incumbent (median, IQR band)")
-    fig.suptitle(title, fontsize=10)
+        ax.set_xlabel("evaluations (full-trial units)")
+        ax.set_ylabel("median RMSE(R, R*) of the incumbent (noiseless)")
+        ax.set_title(regime, fontsize=10)
+        ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _ratio(value: float) -> str:
-    return "not reached" if math.isinf(value) else f"{value:.2f}x"
+def format_table(table: pd.DataFrame) -> str:
+    """The summary table as aligned text (one line per strategy)."""
 
+    def cell(v: float, lo: float, hi: float, fmt: str) -> str:
+        return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
-def summarize(
-    curves: pd.DataFrame, results: pd.DataFrame, *, epochs: int, header: str
-) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    from scipy.stats import mannwhitneyu
-
-    evaluations, medians, quartiles = median_curves(curves)
-    ratios = reach_ratios(evaluations, medians, NEWTON)
-    final = curves[curves["epochs_spent"] == curves["epochs_spent"].max()]
-    finals = {
-        n: g.set_index("seed")["best_score"] for n, g in final.groupby("strategy", sort=False)
-    }
-    parts = [header]
-    parts.append("final median RMSE " + ", ".join(f"{n} {-m[-1]:.4f}" for n, m in medians.items()))
-    parts.append(
-        f"evals to reach s2e-newton's final median, relative to newton's own ({evaluations_to_reach(evaluations, medians[NEWTON], medians[NEWTON][-1]):g}): "
-        + ", ".join(f"{n} {_ratio(r)}" for n, r in ratios.items() if n != NEWTON)
-    )  # fmt: skip
-    if "random" in medians:
-        level = medians["random"][-1]
-        own = evaluations_to_reach(evaluations, medians["random"], level)
-        newton = evaluations_to_reach(evaluations, medians[NEWTON], level)
-        share = newton / own
-        parts.append(
-            f"newton never reaches random's final median (random: {own:g} evals; <= half: no)"
-            if math.isinf(share)
-            else f"newton reaches random's final median after {newton:g} of random's {own:g} "
-            f"evals ({share:.2f}; <= half: {'yes' if share <= 0.5 else 'no'})"
+    lines = []
+    for row in table.itertuples():
+        ps = " ".join(
+            f"p>{o}={getattr(row, f'p_vs_{o}'):.3g}"
+            for o in COMPARE_TO
+            if f"p_vs_{o}" in table.columns and not pd.isna(getattr(row, f"p_vs_{o}"))
         )
-    tests = []
-    for other in ("s2e-gd", "s2e-ng", "random"):
-        if other in finals and len(finals[NEWTON]) > 1:
-            p = mannwhitneyu(finals[NEWTON], finals[other], alternative="greater").pvalue
-            verdict = "better" if medians[NEWTON][-1] > medians[other][-1] else "not better"
-            tests.append(f"{other}: {verdict} (one-sided Mann-Whitney p={p:.2f})")
-    if tests:
-        parts.append("newton vs " + ", ".join(tests))
-    stopped = early_stopped_share(results, epochs)
-    sched = {n: v for n, v in stopped.items() if n in SCHEDULERS}
-    if sched:
-        parts.append("trials stopped early " + ", ".join(f"{n} {v:.0%}" for n, v in sched.items()))
-    return "; ".join(parts), medians, quartiles, evaluations
+        lines.append(
+            f"{row.strategy:>16}  evals {cell(row.evals_to_random_final, row.evals_lo, row.evals_hi, '.0f'):>18}"
+            f"  ratio {cell(row.ratio_to_random, row.ratio_lo, row.ratio_hi, '.2f'):>20}"
+            f"  final RMSE {cell(row.final_median_rmse, row.final_lo, row.final_hi, '.4f'):>26}  {ps}"
+        )  # fmt: skip
+    return "\n".join(lines)
 
 
-QUICK = {"seeds": 2, "trials": 8, "strategies": "s2e,random,tpe,asha"}
+QUICK = {"seeds": 3, "regimes": "12x4", "strategies": "s2e,s2e-paper,random,tpe,asha"}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_regimes(text: str) -> list[Regime]:
+    """``"40x4,200x8"`` -> regimes N=40/K=4 and N=200/K=8."""
+    out = []
+    for part in text.split(","):
+        try:
+            n, k = (int(v) for v in part.split("x"))
+        except ValueError as err:
+            raise ValueError(f"regime {part!r} must look like NxK, e.g. 40x4") from err
+        if n < k or k < 2:
+            raise ValueError(f"regime {part!r}: need K >= 2 and N >= K")
+        out.append(Regime(n, k))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="run seeds 0 .. S-1")
-    parser.add_argument("--trials", type=int, default=40, help="N full trials per run")
-    parser.add_argument("--epochs", type=int, default=3, help="E epochs per full trial")
-    parser.add_argument("--samples-per-iter", type=int, default=4, help="K of S2E")
-    parser.add_argument("--concurrency", type=int, default=2, help="trials at a time (= CPUs)")
+    parser.add_argument("--seeds", type=int, default=30, help="run seeds 0 .. S-1")
+    parser.add_argument("--regimes", default="40x4,200x8", help="comma list of NxK")
     parser.add_argument("--strategies", default=None, help="comma list (default: all registered)")
-    parser.add_argument("--target", choices=TARGETS, default="space")
-    parser.add_argument("--target-seed", type=int, default=2020)
-    parser.add_argument("--quick", action="store_true", help=f"tiny run for CI: {QUICK}")
+    parser.add_argument("--noise", type=float, default=0.005, help="sigma of the score noise")
+    parser.add_argument("--workers", type=int, default=2, help="trials in flight (Tune's CPUs)")
+    parser.add_argument("--processes", type=int, default=2, help="benchmark processes (<= 2)")
+    parser.add_argument("--stem", default="searcher_efficiency", help="output file stem")
+    parser.add_argument("--quick", action="store_true", help=f"tiny smoke run: {QUICK}")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.quick:
-        args.seeds, args.trials = QUICK["seeds"], QUICK["trials"]
+        args.seeds, args.regimes = QUICK["seeds"], QUICK["regimes"]
         args.strategies = args.strategies or QUICK["strategies"]
-
+        args.stem = f"{args.stem}_quick"
+    from benchmarks.s2e_ablation import ABLATION_BUILDERS
     from raysearch.tune.searchers import check_searcher_names, searcher_names
 
     strategies = args.strategies.split(",") if args.strategies else searcher_names()
-    check_searcher_names(strategies)
-    if NEWTON not in strategies:
-        raise ValueError(f"the ratios are relative to {NEWTON!r}: include it in --strategies")
-    for name, value, low in (("seeds", args.seeds, 1), ("trials", args.trials, 1),
-                             ("epochs", args.epochs, 1), ("concurrency", args.concurrency, 1),
-                             ("samples-per-iter", args.samples_per_iter, 2)):  # fmt: skip
+    check_searcher_names([s for s in strategies if s not in ABLATION_BUILDERS])
+    if "random" not in strategies:
+        raise ValueError("the ratios are relative to 'random': include it in --strategies")
+    for what, value, low in (("seeds", args.seeds, 2), ("workers", args.workers, 1),
+                             ("processes", args.processes, 1)):  # fmt: skip
         if value < low:
-            raise ValueError(f"--{name} must be >= {low}, got {value}")
-    if args.target == "space" and 0 <= args.target_seed < args.seeds:
-        raise ValueError(
-            f"--target-seed {args.target_seed} is one of the run seeds 0..{args.seeds - 1}: random "
-            "search with that seed would draw the target itself; pick another"
-        )
-    target = target_curve(args.target, args.target_seed)
+            raise ValueError(f"--{what} must be >= {low}, got {value}")
+    if not 0 <= args.noise < 1:
+        raise ValueError(f"--noise must be in [0, 1), got {args.noise}")
+    regimes = parse_regimes(args.regimes)
     out = results_dir(args.out)
-    stem = "searcher_efficiency_quick" if args.quick else "searcher_efficiency"
-
-    # no per-trial result files (we record results with a callback), no progress tables
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    import logging
-
-    import ray
-
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    root = str(Path(__file__).resolve().parent.parent)
-    if not ray.is_initialized():
-        ray.init(num_cpus=args.concurrency, include_dashboard=False, configure_logging=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([root, *filter(None, sys.path)])}})  # fmt: skip
-    runs, walls = [], {n: 0.0 for n in strategies}
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as storage:
-        for seed in range(args.seeds):  # seeds outer: machine noise hits all strategies alike
-            for name in strategies:
-                t0 = time.perf_counter()
-                frame = run_strategy(name, seed, target=target, trials=args.trials,
-                                     epochs=args.epochs, samples_per_iter=args.samples_per_iter,
-                                     concurrency=args.concurrency, storage=storage)  # fmt: skip
-                walls[name] += time.perf_counter() - t0
-                runs.append(frame)
-                best = best_so_far(frame, args.epochs, args.trials * args.epochs)[-1]
-                print(f"[seed {seed}] {name}: {frame['trial'].nunique()} trials, "
-                      f"{len(frame)} results, final RMSE {-best:.4f}, {time.perf_counter() - t0:.1f} s",
-                      flush=True)  # fmt: skip
+    trials = run_all(strategies, regimes, args.seeds, noise=args.noise, workers=args.workers,
+                     processes=min(2, args.processes))  # fmt: skip
     wall = time.perf_counter() - start
-    results = pd.concat(runs, ignore_index=True)
-    curves = curves_frame(results, args.epochs, args.trials * args.epochs)
-    results.to_csv(out / f"{stem}_trials.csv", index=False, float_format="%.6g")
-    curves.to_csv(out / f"{stem}.csv", index=False, float_format="%.6g")
-    header = (f"searcher_efficiency: N={args.trials} x E={args.epochs}, {args.seeds} seeds, "
-              f"K={args.samples_per_iter}, target={args.target}({args.target_seed}), "
-              f"{wall:.0f} s on {args.concurrency} CPUs")  # fmt: skip
-    line, medians, quartiles, evaluations = summarize(curves, results, epochs=args.epochs, header=header)  # fmt: skip
-    plot(out / f"{stem}.png", evaluations, medians, quartiles, title=header)
-    print("wall seconds per strategy (all seeds): " + ", ".join(f"{n} {w:.0f}" for n, w in walls.items()))  # fmt: skip
-    print(line)
+    tables = {r.name: curve_tables(trials, r) for r in regimes}
+    summary = pd.concat(
+        [summary_table(tables[r.name]).assign(regime=r.name) for r in regimes], ignore_index=True
+    )
+    summary.to_csv(out / f"{args.stem}.csv", index=False, float_format="%.6g")
+    long = [
+        pd.DataFrame({"regime": regime, "strategy": name,
+                      "seed": np.repeat(np.arange(table.shape[0]), table.shape[1]),
+                      "evaluations": np.tile(np.arange(1, table.shape[1] + 1), table.shape[0]),
+                      "incumbent_score": table.ravel()})
+        for regime, curves in tables.items() for name, table in curves.items()
+    ]  # fmt: skip
+    pd.concat(long, ignore_index=True).to_csv(
+        out / f"{args.stem}_curves.csv", index=False, float_format="%.6g"
+    )
+    load = os.getloadavg()[0]
+    title = (f"searcher_efficiency: {args.seeds} seeds, noise {args.noise}, {args.workers} "
+             f"workers, {wall:.0f} s wall, load {load:.1f}")  # fmt: skip
+    plot(out / f"{args.stem}.png", tables, title)
+    print(title)
+    for regime in regimes:
+        print(f"== {regime.name}: evals to reach random's final median [95% CI], ratio to "
+              "random's own, final median RMSE, one-sided Mann-Whitney p (better than)")  # fmt: skip
+        print(format_table(summary[summary["regime"] == regime.name]))
+    return summary
 
 
 if __name__ == "__main__":

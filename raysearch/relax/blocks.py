@@ -9,6 +9,11 @@ Each block owns a slice of the flat parameter vector θ and a few keys of a samp
   identifiable, so the Fisher matrix is full rank, and θ = 0 is the uniform distribution.
   The gradient (e_c - π) and Hessian -(diag π - π πᵀ) of log π_c are closed form for every θ.
 
+All three are exponential families whose natural parameter is affine in θ (Dirichlet/Beta:
+θ - 1 with statistic log x; categorical: θ with the one-hot statistic), so ``log_partition``
+A(θ) and ``mean_statistic`` ∇A(θ) = E[T(x)] give the exact KL divergence as a Bregman
+divergence (:meth:`~raysearch.relax.distribution.ProductDistribution.kl`).
+
 Block math works on batches: ``values`` is an ``(n, d)`` array (d = number of keys), gradients
 are ``(n, p)`` and Hessians ``(n, p, p)`` with p = ``num_params``. For all three families the
 Hessian of log p does not depend on x and the Fisher matrix is minus that Hessian.
@@ -61,6 +66,16 @@ def _dirichlet_hess(theta: FloatArray) -> FloatArray:
     return np.asarray(
         np.full((k, k), _trigamma(theta.sum())) - np.diag(_trigamma(theta)), dtype=np.float64
     )
+
+
+def _dirichlet_log_partition(theta: FloatArray) -> float:
+    """A(θ) = Σ lnΓ(θ_i) - lnΓ(Σθ): log-partition of Dir(θ) in its natural parameter θ - 1."""
+    return float(gammaln(theta).sum() - gammaln(theta.sum()))
+
+
+def _dirichlet_mean_statistic(theta: FloatArray) -> FloatArray:
+    """E[log x] = ψ(θ) - ψ(Σθ) = ∇A(θ)."""
+    return np.asarray(digamma(theta) - digamma(theta.sum()), dtype=np.float64)
 
 
 _NUMBER = (int, float, np.integer, np.floating)
@@ -137,6 +152,12 @@ class SimplexBlock:
     def fisher(self, theta: FloatArray) -> FloatArray:
         return -_dirichlet_hess(theta)
 
+    def log_partition(self, theta: FloatArray) -> float:
+        return _dirichlet_log_partition(theta)
+
+    def mean_statistic(self, theta: FloatArray) -> FloatArray:
+        return _dirichlet_mean_statistic(theta)
+
     def best_guess(self, theta: FloatArray) -> dict[str, float | int]:
         """The mean E[α] = θ / Σθ."""
         return self.decode(theta / theta.sum())
@@ -197,6 +218,12 @@ class UnitBlock:
 
     def fisher(self, theta: FloatArray) -> FloatArray:
         return -_dirichlet_hess(theta)
+
+    def log_partition(self, theta: FloatArray) -> float:
+        return _dirichlet_log_partition(theta)
+
+    def mean_statistic(self, theta: FloatArray) -> FloatArray:
+        return _dirichlet_mean_statistic(theta)
 
     def best_guess(self, theta: FloatArray) -> dict[str, float | int]:
         """The mean E[β] = a / (a + b)."""
@@ -287,6 +314,14 @@ class CategoricalBlock:
         """diag π' - π'π'ᵀ with π' the first n-1 probabilities; equals -∇² log π_c."""
         p = self.probs(theta)[:-1]
         return np.asarray(np.diag(p) - np.outer(p, p), dtype=np.float64)
+
+    def log_partition(self, theta: FloatArray) -> float:
+        """A(θ) = log Σ exp([θ, 0])."""
+        return float(logsumexp(np.append(theta, 0.0)))
+
+    def mean_statistic(self, theta: FloatArray) -> FloatArray:
+        """E[one-hot of the first n-1 categories] = π' = ∇A(θ)."""
+        return self.probs(theta)[:-1]
 
     def best_guess(self, theta: FloatArray) -> dict[str, float | int]:
         """The mode: the most probable category (the lowest index on ties)."""

@@ -158,6 +158,19 @@ class ProductDistribution:
             block_diag(*[block.fisher(th[sl]) for block, sl in self._pairs()]), dtype=np.float64
         )
 
+    def kl(self, theta: Any, other: Any) -> float:
+        """Exact KL(p_θ ‖ p_θ'), the Bregman divergence of the blocks' log-partitions:
+        Σ_b A_b(θ'_b) - A_b(θ_b) - (θ'_b - θ_b)·∇A_b(θ_b) (natural parameters affine in θ)."""
+        th, ot = self.check_theta(theta), self.check_theta(other)
+        return float(
+            sum(
+                block.log_partition(ot[sl])
+                - block.log_partition(th[sl])
+                - (ot[sl] - th[sl]) @ block.mean_statistic(th[sl])
+                for block, sl in self._pairs()
+            )
+        )
+
     def best_guess(self, theta: Any = None) -> Sample:
         """A point summary of p_θ: Dirichlet/Beta means and categorical modes."""
         th = self.check_theta(theta)
