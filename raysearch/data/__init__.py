@@ -8,17 +8,26 @@ from raysearch.data.registry import (
     load_dataset,
     num_classes,
 )
-from raysearch.data.splits import DatasetSplits, ImageSplit, iterate_batches, to_float
+from raysearch.data.splits import (
+    DatasetSplits,
+    ImageSplit,
+    carve_validation,
+    iterate_batches,
+    subsample,
+    to_float,
+)
 
 __all__ = [
     "DEFAULT_DATASET",
     "DatasetSplits",
     "ImageSplit",
     "check_dataset_files",
+    "carve_validation",
     "check_dataset_name",
     "dataset_names",
     "iterate_batches",
     "load_dataset",
     "num_classes",
+    "subsample",
     "to_float",
 ]

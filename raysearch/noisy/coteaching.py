@@ -68,7 +68,7 @@ class EpochMetrics:
     epoch: int  # epochs completed, 1-based
     keep_rate: float
     train_loss: float
-    val_acc: float  # noisy validation labels (what a user has)
+    val_acc: float  # validation split: clean labels (S2E eq. (2), default) or noisy ones
     test_acc: float  # clean test labels
     label_precision: float  # share of selected samples whose label is clean
 

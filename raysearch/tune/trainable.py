@@ -3,7 +3,8 @@
 A trainable only wires the Tune config to a Ray-free run object (``train_epoch()``,
 ``finished``, ``last_metrics``, ``state_dict()``, ``device``), checkpoints the run's full state
 (networks, optimisers, RNG states, epoch) and reports the epoch metrics. Co-teaching reports
-``val_acc`` on noisy validation labels, clean ``test_acc``, ``label_precision`` and ``epoch``.
+``val_acc`` on the validation split (clean labels by default, the S2E paper's eq. (2) reward;
+noisy ones with ``val="noisy"``), clean ``test_acc``, ``label_precision`` and ``epoch``.
 """
 
 from __future__ import annotations
