@@ -8,8 +8,9 @@ job's task with a local Ray of ``--cores`` CPUs and splits its core-time, wall x
   script outside Ray on the same task;
 - ``experiment tail``: free cores after an experiment's last trial has started (nothing is left
   to fill them until the next experiment starts);
-- ``S2E batch wait``: free cores inside an S2E batch once all its K trials have started (the
-  searcher releases the next batch only when the whole batch is told);
+- ``S2E batch wait``: free cores inside an S2E batch's span, from its first trial's start to
+  its last trial's end (the searcher releases the next batch only when the whole batch is told;
+  batch trials it releases one at a time leave a core free here too);
 - ``Ray/Tune overhead in experiments``: other free cores while an experiment runs (trial
   start-up, checkpoints after every epoch, result handling, Hyperband's pauses);
 - ``between experiments``: free cores outside every experiment's span (Ray start-up, experiment
@@ -70,19 +71,18 @@ def evaluation_share(settings: TrialSettings, epochs: int = 3) -> float:
 
 
 def iterations(out: Path) -> pd.DataFrame:
-    """One row per trained epoch: experiment, trial number, start and end on the wall clock."""
+    """One row per trained epoch: experiment, trial id, start and end on the wall clock."""
     frames = []
     for experiment in sorted((out / "tune").iterdir()):
         for trial_dir in sorted(p.parent for p in experiment.glob("*/result.json")):
             rows = load_trial_epochs(trial_dir)
             if rows.empty:
                 continue
-            number = int(str(rows.trial_id.iloc[0]).rsplit("_", 1)[1])
             frames.append(
                 pd.DataFrame(
                     {
                         "experiment": experiment.name,
-                        "trial": number,
+                        "trial": str(rows.trial_id.iloc[0]),
                         "start": rows.step_end - rows.time_this_iter_s,
                         "end": rows.step_end,
                         "seconds": rows.time_this_iter_s,
@@ -104,7 +104,7 @@ def core_time_shares(
     free = np.clip(cores - busy, 0, None) * GRID_S
     label = np.full(grid.shape, "between experiments", dtype=object)
     for name, g in its.groupby("experiment"):
-        starts = g.groupby("trial").start.min()
+        starts = g.groupby("trial").start.min().sort_values()  # S2E batches start in order
         inside = (grid >= g.start.min()) & (grid < g.end.max())
         label[inside] = "Ray/Tune overhead in experiments"
         label[inside & (grid >= starts.max())] = "experiment tail"
@@ -112,7 +112,7 @@ def core_time_shares(
             ends = g.groupby("trial").end.max()
             for batch in range(0, len(starts), k):
                 members = starts.index[batch : batch + k]
-                wait = (grid >= starts[members].max()) & (grid < ends[members].max())
+                wait = (grid >= starts[members].min()) & (grid < ends[members].max())
                 label[inside & wait & (grid < starts.max())] = "S2E batch wait"
     compute = float(its.seconds.sum())
     shares = {"training": compute * (1 - eval_share), "evaluation": compute * eval_share}
@@ -151,30 +151,46 @@ def main() -> None:
         t1 = time.time()
         ray.shutdown()
         its = iterations(Path(tmp))
-    shares = core_time_shares(
-        its, wall=(t0, t1), cores=args.cores, eval_share=eval_share, k=args.samples_per_iter
-    )
-    total = (t1 - t0) * args.cores
+    report(its, wall=(t0, t1), cores=args.cores, eval_share=eval_share, k=args.samples_per_iter,
+           title=f"{args.searchers}, {args.seeds} seed(s) x {args.trials} trials x {args.epochs} epochs",
+           out=results_dir(args.out))  # fmt: skip
+
+
+def report(
+    its: pd.DataFrame,
+    *,
+    wall: tuple[float, float],
+    cores: int,
+    eval_share: float,
+    k: int,
+    title: str,
+    out: Path,
+) -> pd.DataFrame:
+    """Write ``job_profile.csv`` / ``.png`` (and the iterations) and print the shares."""
+    t0, t1 = wall
+    shares = core_time_shares(its, wall=wall, cores=cores, eval_share=eval_share, k=k)
+    total = (t1 - t0) * cores
     table = pd.DataFrame(
-        {"core_seconds": shares, "share": {k: v / total for k, v in shares.items()}}
+        {"core_seconds": shares, "share": {c: v / total for c, v in shares.items()}}
     )
     table.loc["(unaccounted)"] = [total - sum(shares.values()), 1 - sum(shares.values()) / total]
-    out = results_dir(args.out)
+    its.assign(start=its.start - t0, end=its.end - t0).to_csv(
+        out / "job_profile_iterations.csv", index=False
+    )
     table.to_csv(out / "job_profile.csv", index_label="category")
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.barh(table.index, table.share)
-    ax.set_xlabel(f"share of core-time ({args.cores} cores x {t1 - t0:.0f} s wall)")
-    ax.set_title(
-        f"{args.searchers}, {args.seeds} seed(s) x {args.trials} trials x {args.epochs} epochs"
-    )
+    ax.set_xlabel(f"share of core-time ({cores} cores x {t1 - t0:.0f} s wall)")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(out / "job_profile.png", dpi=120)
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     busy = shares["training"] + shares["evaluation"]
     print(
-        f"wall {t1 - t0:.1f} s x {args.cores} cores; training+evaluation {busy / total:.1%}; "
+        f"wall {t1 - t0:.1f} s x {cores} cores; training+evaluation {busy / total:.1%}; "
         f"eval share of an epoch {eval_share:.3f}; load {os.getloadavg()[0]:.2f}"
     )
+    return table
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ from benchmarks.job_profile import core_time_shares
 
 # (experiment, trial, start, end): two sequential experiments on 2 cores, wall 0..10 s
 TIMELINE = [
-    ("s2e-seed0", 0, 1.0, 3.0), ("s2e-seed0", 1, 1.0, 2.0),  # S2E batch 0 (K = 2)
-    ("s2e-seed0", 2, 3.5, 5.0), ("s2e-seed0", 3, 3.5, 4.5),  # batch 1
-    ("random-seed0", 0, 6.0, 8.0), ("random-seed0", 1, 6.2, 9.0),
+    ("s2e-seed0", "zz", 1.0, 3.0), ("s2e-seed0", "yy", 1.0, 2.0),  # S2E batch 0 (K = 2)
+    ("s2e-seed0", "aa", 3.5, 5.0), ("s2e-seed0", "bb", 3.5, 4.5),  # batch 1 (ids sort first)
+    ("random-seed0", "a", 6.0, 8.0), ("random-seed0", "b", 6.2, 9.0),
 ]  # fmt: skip
 
 
