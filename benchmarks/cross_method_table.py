@@ -5,7 +5,8 @@ Two settings on ``fashion-mnist-mini``: symmetric 40 % label noise, and a long t
 imbalance factor 100 (clean labels). Every method trains on the same data (one data seed; the
 clean meta set LFM-DR learns from is carved from the validation split, so no method trains on
 it) and runs in-process, one thread, no Ray. Reported: final-epoch clean test accuracy and the
-rarest class's test accuracy, mean ± std over the training seeds. Writes
+rarest class's test accuracy, mean over the training seeds with its 95 % bootstrap interval and
+the one-sided Mann-Whitney p-value against plain training. Writes
 ``cross_method_runs.csv`` (one row per run and network; ``seconds`` is the wall time of the run,
 so the two LFM-DR rows share one), ``cross_method_table.csv`` / ``.md`` and
 ``cross_method_table.png`` to ``benchmarks/results/``.
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 
 from benchmarks._common import RESULTS, results_dir
+from raysearch.analysis import stats
 from raysearch.data import iterate_batches
 from raysearch.noisy import CoteachingConfig, CoteachingRun, NoiseSpec
 from raysearch.reweight import ReweightData
@@ -34,6 +37,13 @@ SETTINGS = {
     "imbalance 100": {"imbalance": 100.0, "noise": "none"},
 }
 COMPARISON = RESULTS / "default_compare_trials.csv"
+BASELINE = "plain"
+METRICS = ("test_acc", "rare_class_acc")
+LEGEND = (
+    "test_acc: final-epoch clean test accuracy; rare_class_acc: the rarest class's. "
+    "mean: over seeds; 95 % CI: percentile bootstrap interval of the mean; p_vs_plain: one-sided "
+    "Mann-Whitney U p-value that the method's accuracy is greater than plain training's."
+)
 
 
 def best_s2e_schedule(path: Path = COMPARISON) -> tuple[dict[str, Any], str]:
@@ -100,45 +110,78 @@ def run_reweight(base: ReweightSettings, method: str, seed: int) -> list[dict[st
     ]  # fmt: skip
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    stats = runs.groupby(["setting", "method"], sort=False)[["test_acc", "rare_class_acc"]]
-    mean, std = stats.mean(), stats.std(ddof=0)
-    table = pd.DataFrame(index=mean.index)
-    for column in ("test_acc", "rare_class_acc"):
-        table[column] = [
-            f"{m:.4f} ± {s:.4f}" for m, s in zip(mean[column], std[column], strict=True)
-        ]
-        table[f"{column}_mean"], table[f"{column}_std"] = mean[column], std[column]
-    table["seeds"] = stats.size()
-    return table.reset_index()
+def summarize(runs: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per setting and metric, :func:`stats.summary_table` over the seeds: per method the mean,
+    its 95 % bootstrap interval and the one-sided Mann-Whitney p that the method beats
+    :data:`BASELINE` (the first method where plain training did not run)."""
+    summaries = {}
+    for setting, group in runs.groupby("setting", sort=False):
+        baseline = stats.pick_baseline(group["method"], BASELINE)
+        summaries[setting] = {
+            m: stats.summary_table(group, value=m, group="method", baseline=baseline)
+            for m in METRICS
+        }
+    return summaries
 
 
-def markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += [
-        "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
+def _joined(tables: dict[str, pd.DataFrame], shown: bool) -> pd.DataFrame:
+    """One setting's metric tables side by side (numbers, or :func:`stats.display_table`)."""
+    parts = [
+        (stats.display_table(t) if shown else t)
+        .drop(columns="seeds")
+        .add_prefix(f"{m} " if shown else f"{m}_")
+        for m, t in tables.items()
     ]
-    return "\n".join(lines) + "\n"
+    joined = pd.concat(parts, axis=1)
+    joined.insert(0, "seeds", tables[METRICS[0]]["seeds"])
+    return joined
+
+
+def flat_table(summaries: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per (setting, method): seeds, then each metric's mean, ci_low, ci_high, p_vs_*."""
+    frames = [
+        _joined(tables, shown=False).reset_index().assign(setting=setting)
+        for setting, tables in summaries.items()
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    return table[["setting", *table.columns.drop("setting")]]
+
+
+def markdown(summaries: dict[str, dict[str, pd.DataFrame]]) -> str:
+    """A Markdown table per setting (with the few-seeds warning), then the legend."""
+    parts = [
+        f"### {setting}\n\n"
+        + stats.with_notes(
+            stats.markdown_table(_joined(tables, shown=True)),
+            stats.few_seeds_note(tables[METRICS[0]]["seeds"]),
+        )
+        for setting, tables in summaries.items()
+    ]
+    return "\n".join(parts) + f"\n{LEGEND}\n"
 
 
 def plot(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Bars: mean over seeds; error bars: its 95 % bootstrap interval (none for one seed)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     settings = list(dict.fromkeys(table.setting))
     methods = list(dict.fromkeys(table.method))
     width = 0.8 / len(methods)
-    for ax, column, label in zip(axes, ("test_acc", "rare_class_acc"),
+    for ax, column, label in zip(axes, METRICS,
                                  ("clean test accuracy", "rarest-class test accuracy"), strict=True):  # fmt: skip
         for k, method in enumerate(methods):
             rows = table[table.method == method].set_index("setting").reindex(settings)
+            mean = rows[f"{column}_mean"]
+            yerr = [mean - rows[f"{column}_ci_low"], rows[f"{column}_ci_high"] - mean]
             xs = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(settings))]
-            ax.bar(xs, rows[f"{column}_mean"], width, yerr=rows[f"{column}_std"], label=method)
+            ax.bar(xs, mean, width, yerr=np.nan_to_num(yerr), label=method)
         ax.set_xticks(range(len(settings)), settings)
-        ax.set_ylabel(label)
+        ax.set_ylabel(f"{label} (95 % CI)")
         ax.set_ylim(0, 1)
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -173,13 +216,14 @@ def main() -> None:
     runs = pd.DataFrame(rows)
     out = results_dir(args.out)
     runs.to_csv(out / "cross_method_runs.csv", index=False)
-    table = summarize(runs)
+    summaries = summarize(runs)
+    table = flat_table(summaries)
     table.to_csv(out / "cross_method_table.csv", index=False)
-    shown = table[["setting", "method", "test_acc", "rare_class_acc", "seeds"]]
-    (out / "cross_method_table.md").write_text(markdown(shown))
+    text = markdown(summaries)
+    (out / "cross_method_table.md").write_text(text)
     plot(table, out / "cross_method_table.png",
          f"fashion-mnist-mini, MLP, {args.epochs} epochs, {args.seeds} seeds")  # fmt: skip
-    print(shown.to_string(index=False))
+    print(text)
     print(f"best S2E schedule (trial {s2e_trial}): {s2e_schedule}")
     print(f"written: {out / 'cross_method_table.csv'} and .md, .png, cross_method_runs.csv")
 

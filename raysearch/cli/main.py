@@ -112,12 +112,12 @@ def _compare(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         out=args.out,
     )  # fmt: skip
-    from raysearch.analysis.compare_report import write_compare_report
+    from raysearch.analysis.compare_report import summary_markdown, write_compare_report
     from raysearch.tune.compare import run_compare
 
     trials = run_compare(settings, address=args.address, resume=args.resume)
     table = write_compare_report(trials, settings.trial.epochs, Path(settings.out))
-    print(table.to_string())
+    print(summary_markdown(table))
     print(f"results: {settings.out} (trials.csv, best_so_far.png, schedules.png, summary.md)")
     return 0
 

@@ -22,8 +22,11 @@ from typing import Any
 
 import pandas as pd
 
-from raysearch.analysis.compare_report import markdown_table
-from raysearch.analysis.nas_report import nas_summary_table, plot_accuracy_vs_search_time
+from raysearch.analysis.nas_report import (
+    nas_summary_markdown,
+    nas_summary_table,
+    plot_accuracy_vs_search_time,
+)
 from raysearch.nas.evaluation import EvalBudget
 from raysearch.nas.methods import method_names, takes_base
 from raysearch.tune.nas_search import SearchSettings, check_search, run_search
@@ -189,6 +192,6 @@ def write_report(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
     """``nas_compare.csv``, ``nas_compare.md`` and ``nas_compare.png`` in ``folder``."""
     frame.to_csv(folder / CSV, index=False)
     table = nas_summary_table(frame)
-    (folder / TABLE).write_text(markdown_table(table))
+    (folder / TABLE).write_text(nas_summary_markdown(frame))
     plot_accuracy_vs_search_time(frame, folder / FIGURE)
     return table

@@ -111,10 +111,13 @@ def test_nas_compare_table_from_a_csv_or_its_folder(nas_csv):
         assert frame.attrs["kind"] == "nas-compare" and len(frame) == 4
         assert list(frame["trial_id"])[:3] == ["darts-seed0", "darts-seed1", "xnas-seed0"]
     table = nas_summary_table(final_rows(load_experiment(nas_csv)))
-    assert table.loc["darts", "test acc"] == "0.8200 ± 0.0283"
+    assert table.loc["darts", "test acc"] == "0.8200"
+    assert table.loc["darts", "95 % CI"] == "[0.8000, 0.8400]"  # resampled means: .80, .82, .84
+    assert table.loc["darts", "p_vs_darts"] == "baseline"
     assert table.loc["darts", "search time (s)"] == "110.0 ± 14.1"  # sample std of 100, 120
     assert table.loc["xnas", "seeds ok"] == "1/2"
     assert table.loc["xnas", "test acc"] == "0.8200"  # the failed seed is NaN: one value left
+    assert table.loc["xnas", "p_vs_darts"] == "0.667"  # U >= 1 in 2 of the 3 splits
 
 
 @pytest.mark.parametrize(
@@ -132,11 +135,12 @@ def test_cli_writes_plots_and_summary_and_prints_paths(kind, files, compare_dir,
     for name in ["epochs.csv", "trials.csv", "summary.md", *files]:
         assert (out / name).stat().st_size > 0 and str(out / name) in printed
     summary = (out / "summary.md").read_text()
-    if kind == "compare":
-        assert "| s2e | 0.7000" in summary
+    if kind == "compare":  # s2e's best: val_acc 0.7, test_acc 1.0; one seed per searcher
+        assert "| s2e | 1 | 1.0000 | n/a | 0.5 | 0.7000 |" in summary
     else:
         xnas = next(line for line in summary.splitlines() if line.startswith("| xnas |"))
-        assert xnas.endswith("| 0.8200 | 1/2 |")
+        assert xnas.endswith("| 1/2 | 0.8200 | n/a | 0.667 |")
+    assert "Warning: fewer than 5 seeds" in summary
 
 
 def test_default_report_folder_is_dir_analysis(compare_dir):

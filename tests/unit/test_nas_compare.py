@@ -113,14 +113,46 @@ def test_table_and_figure_from_a_synthetic_csv(tmp_path) -> None:
     frame = pd.read_csv(tmp_path / "in.csv")
     table = write_report(frame, tmp_path)
     assert list(table.index) == ["darts", "asm"]  # the order given, not sorted
-    std = pd.Series([0.8, 0.6]).std()
-    assert table.loc["darts", "test acc"] == f"0.7000 ± {std:.4f}"
+    assert table.loc["darts", "test acc"] == "0.7000"
+    assert table.loc["darts", "95 % CI"] == "[0.6000, 0.8000]"
     assert table.loc["darts", "search time (s)"] == f"12.0 ± {pd.Series([10.0, 14.0]).std():.1f}"
-    assert table.loc["asm", "test acc"] == "0.7500"  # one finished seed: the value, no std
+    assert table.loc["asm", "test acc"] == "0.7500"  # one finished seed: the value ...
+    assert table.loc["asm", "95 % CI"] == "n/a"  # ... and no interval
+    assert table.loc["asm", "p_vs_darts"] == "0.667"  # 0.75 beats one of darts' two seeds
     assert table.loc["asm", "seeds ok"] == "1/2"
     md = (tmp_path / "nas_compare.md").read_text()
     assert md.splitlines()[0].startswith("| method | search time (s)")
-    assert "| asm |" in md
+    assert "| asm |" in md and "Warning: fewer than 5 seeds in every row (1/2)" in md
     assert pd.read_csv(tmp_path / "nas_compare.csv").shape == (4, len(COLUMNS))
     image = matplotlib.image.imread(tmp_path / "nas_compare.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_table_with_five_seeds_has_intervals_around_the_mean_and_a_p_value_vs_darts(
+    tmp_path,
+) -> None:
+    accs = {"darts": [0.80, 0.81, 0.79, 0.805, 0.795], "asm": [0.85, 0.86, 0.84, 0.855, 0.845],
+            "xnas": [0.81, 0.78, 0.80, 0.79, 0.815]}  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            {
+                "method": m,
+                "seed": seed,
+                "search_time_s": 10.0,
+                "search_wall_s": 20.0,
+                "params_m": 0.1,
+                "test_acc": a,
+            }
+            for m, values in accs.items()
+            for seed, a in enumerate(values)
+        ]  # fmt: skip
+    )
+    table = write_report(frame, tmp_path)
+    for method, values in accs.items():
+        mean = sum(values) / 5
+        assert table.loc[method, "test acc"] == f"{mean:.4f}"
+        low, high = (float(v) for v in table.loc[method, "95 % CI"].strip("[]").split(", "))
+        assert min(values) <= low < mean < high <= max(values)
+    assert float(table.loc["asm", "p_vs_darts"]) == pytest.approx(1 / 252, rel=1e-3)
+    assert 0.05 < float(table.loc["xnas", "p_vs_darts"]) <= 1
+    assert "Warning" not in (tmp_path / "nas_compare.md").read_text()
