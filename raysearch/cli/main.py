@@ -14,7 +14,7 @@ from raysearch.cli.analyze import add_analyze_parser
 from raysearch.cli.nas import add_nas_parser
 from raysearch.cli.reweight import add_reweight_parser
 from raysearch.data import DEFAULT_DATASET, dataset_names
-from raysearch.noisy import NoiseSpec
+from raysearch.noisy import VAL_KINDS, NoiseSpec
 from search_spaces.schedules import default_config, family_names
 
 
@@ -48,6 +48,24 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
         "--noise", default="symmetric:0.5", help="KIND:RATE (symmetric, pair) or none"
     )
     parser.add_argument(
+        "--val",
+        default="clean",
+        help=f"{' or '.join(VAL_KINDS)}: score trials on a clean validation split (the S2E "
+        "paper's D_val, default) or on a noisy one (for users without clean labels)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of the data set's training part held out as the validation split",
+    )
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=None,
+        help="train on this many (seeded) rows of the rest (default: all)",
+    )
+    parser.add_argument(
         "--model", default=None, help="model name (default: the S2E code's net for the data set)"
     )
     parser.add_argument("--epochs", type=int, default=20, help="E: epochs of one full trial")
@@ -60,6 +78,7 @@ def _trial(args: argparse.Namespace) -> int:
 
     settings = TrialSettings(
         dataset=args.dataset, data_root=args.data_root, download=args.download, noise=args.noise,
+        val=args.val, val_fraction=args.val_fraction, train_size=args.train_size,
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
     )  # fmt: skip
     schedule = check_schedule_config(parse_schedule(args.schedule, noise=args.noise))
@@ -85,6 +104,7 @@ def compare_settings(args: argparse.Namespace) -> Any:
     return CompareSettings(
         trial=TrialSettings(
             dataset=args.dataset, data_root=args.data_root, download=args.download, noise=args.noise,
+            val=args.val, val_fraction=args.val_fraction, train_size=args.train_size,
             model=args.model, epochs=args.epochs, batch_size=args.batch_size,
             max_batches_per_epoch=args.max_batches_per_epoch,
         ),

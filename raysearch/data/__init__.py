@@ -9,7 +9,14 @@ from raysearch.data.registry import (
     load_dataset,
     num_classes,
 )
-from raysearch.data.splits import DatasetSplits, ImageSplit, iterate_batches, to_float
+from raysearch.data.splits import (
+    DatasetSplits,
+    ImageSplit,
+    carve_validation,
+    iterate_batches,
+    subsample,
+    to_float,
+)
 
 __all__ = [
     "AUGMENTATIONS",
@@ -19,10 +26,12 @@ __all__ = [
     "augmentation",
     "ImageSplit",
     "check_dataset_files",
+    "carve_validation",
     "check_dataset_name",
     "dataset_names",
     "iterate_batches",
     "load_dataset",
     "num_classes",
+    "subsample",
     "to_float",
 ]

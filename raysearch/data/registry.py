@@ -9,8 +9,9 @@ Names:
 - ``cifar10``, ``cifar100``: torchvision's CIFAR loaders on a local root holding the
   python-pickle folders, or torchvision's download.
 
-The validation split is carved from the training split (``val_fraction``, seeded); the labels
-of both are corrupted later by :mod:`raysearch.noisy`, the test labels stay clean.
+The validation split is carved from the training split (``val_fraction``, seeded); the
+training labels are corrupted later by :mod:`raysearch.noisy` (the validation labels only when
+asked: by default they stay clean, the S2E paper's D_val), the test labels stay clean.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from raysearch.data.embedded_loader import load_embedded
-from raysearch.data.splits import DatasetSplits, ImageSplit
+from raysearch.data.splits import DatasetSplits, ImageSplit, carve_validation
 from raysearch.data.torchvision_loaders import check_local_files, load_cifar, load_idx_dataset
 
 RawLoader = Callable[[Path | None, bool], tuple[ImageSplit, ImageSplit, int]]
@@ -92,12 +91,5 @@ def _load_cached(
     name: str, root: Path | None, val_fraction: float, seed: int, download: bool
 ) -> DatasetSplits:
     train_full, test, num_classes = _LOADERS[name](root, download)
-    order = np.random.default_rng(seed).permutation(len(train_full))
-    n_val = max(1, int(round(val_fraction * len(train_full))))
-    return DatasetSplits(
-        name=name,
-        train=train_full.subset(np.sort(order[n_val:])),
-        val=train_full.subset(np.sort(order[:n_val])),
-        test=test,
-        num_classes=num_classes,
-    )
+    train, val = carve_validation(train_full, val_fraction=val_fraction, seed=seed)
+    return DatasetSplits(name=name, train=train, val=val, test=test, num_classes=num_classes)

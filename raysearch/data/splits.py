@@ -90,6 +90,32 @@ def iterate_batches(
         yield to_float(split.images[idx], device), split.labels[idx].to(device), idx
 
 
+def carve_validation(
+    train_full: ImageSplit, *, val_fraction: float, seed: int
+) -> tuple[ImageSplit, ImageSplit]:
+    """Split a data set's *training* part into ``(train, val)``; ``val`` gets the seeded
+    ``val_fraction`` share of the rows (at least one), ``train`` the rest, both in row order.
+
+    This is the S2E paper's D_val (its eq. (2)): carved from the training part, never from the
+    test set, so test accuracy stays an unbiased report.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    order = np.random.default_rng(seed).permutation(len(train_full))
+    n_val = max(1, int(round(val_fraction * len(train_full))))
+    return train_full.subset(np.sort(order[n_val:])), train_full.subset(np.sort(order[:n_val]))
+
+
+def subsample(split: ImageSplit, size: int, *, seed: int) -> ImageSplit:
+    """``size`` seeded random rows of ``split`` in row order; ``ValueError`` if it has fewer."""
+    if not 1 <= size <= len(split):
+        raise ValueError(
+            f"cannot take {size} rows of a split of {len(split)}; allowed: 1..{len(split)}"
+        )
+    order = np.random.default_rng(seed).permutation(len(split))
+    return split.subset(np.sort(order[:size]))
+
+
 def as_split(images: np.ndarray, labels: np.ndarray) -> ImageSplit:
     """``[N, H, W]`` or ``[N, H, W, C]`` uint8 arrays to an :class:`ImageSplit`."""
     array = np.asarray(images, dtype=np.uint8)

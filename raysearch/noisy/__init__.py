@@ -8,7 +8,7 @@ from raysearch.noisy.coteaching import (
     coteaching_losses,
     num_kept,
 )
-from raysearch.noisy.noisy_data import NoisyData, make_noisy
+from raysearch.noisy.noisy_data import VAL_KINDS, NoisyData, check_val_kind, make_noisy
 from raysearch.noisy.transition import (
     NOISE_KINDS,
     NoiseSpec,
@@ -19,6 +19,7 @@ from raysearch.noisy.transition import (
 
 __all__ = [
     "NOISE_KINDS",
+    "VAL_KINDS",
     "CoteachingConfig",
     "CoteachingRun",
     "EpochMetrics",
@@ -26,6 +27,7 @@ __all__ = [
     "NoisyData",
     "check_noise",
     "check_schedule",
+    "check_val_kind",
     "corrupt_labels",
     "coteaching_losses",
     "make_noisy",

@@ -68,7 +68,7 @@ class EpochMetrics:
     epoch: int  # epochs completed, 1-based
     keep_rate: float
     train_loss: float
-    val_acc: float  # noisy validation labels (what a user has)
+    val_acc: float  # validation split: clean labels (S2E eq. (2), default) or noisy ones
     test_acc: float  # clean test labels
     label_precision: float  # share of selected samples whose label is clean
 
@@ -141,7 +141,12 @@ class CoteachingRun:
             "image_size": data.image_size,
         }
         self.nets = [build_model(model, **shape).to(self.device) for _ in range(2)]
-        self.optimizers = [torch.optim.Adam(net.parameters(), lr=config.lr) for net in self.nets]
+        # fused Adam: one kernel per parameter group, 0.79x the epoch time of the default
+        # (benchmarks/coteaching_step_savings.py); the update rule is the same Adam
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizers = [
+            torch.optim.Adam(net.parameters(), lr=config.lr, fused=fused) for net in self.nets
+        ]
         self.shuffle = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.last_metrics: EpochMetrics | None = None

@@ -1,4 +1,5 @@
-"""A data set with corrupted training and validation labels (test labels stay clean)."""
+"""A data set with corrupted training labels; validation labels clean (default) or noisy,
+test labels always clean."""
 
 from __future__ import annotations
 
@@ -9,10 +10,21 @@ import torch
 from raysearch.data import DatasetSplits, ImageSplit
 from raysearch.noisy.transition import NoiseSpec
 
+# How trials are scored: on a clean validation split (the S2E paper's D_val, its eq. (2)), or on
+# a noisy one (for users without any clean labels).
+VAL_KINDS = ("clean", "noisy")
+
+
+def check_val_kind(val: str) -> None:
+    """``ValueError`` naming ``val`` and the allowed kinds if it is not one of them."""
+    if val not in VAL_KINDS:
+        raise ValueError(f"unknown validation kind {val!r}; allowed: {', '.join(VAL_KINDS)}")
+
 
 @dataclass(frozen=True)
 class NoisyData:
-    """``train`` and ``val`` carry noisy labels; ``clean_train`` marks train samples whose label is right."""
+    """``train`` carries noisy labels, ``val`` clean or noisy ones (see :func:`make_noisy`);
+    ``clean_train`` marks train samples whose label is right."""
 
     train: ImageSplit
     val: ImageSplit
@@ -33,18 +45,26 @@ class NoisyData:
         return 1.0 - float(self.clean_train.float().mean())
 
 
-def make_noisy(splits: DatasetSplits, noise: NoiseSpec, *, seed: int = 0) -> NoisyData:
-    """Corrupt the train and validation labels of ``splits`` with ``noise`` (seeded).
+def make_noisy(
+    splits: DatasetSplits, noise: NoiseSpec, *, seed: int = 0, val: str = "clean"
+) -> NoisyData:
+    """Corrupt the train labels of ``splits`` with ``noise`` (seeded); the validation labels too
+    when ``val == "noisy"``.
 
-    The validation split gets noise too: a user of noisy data has no clean labels to validate
-    on, so schedules are scored on noisy validation accuracy (DESIGN.md "Trainable").
+    ``val="clean"`` is the S2E paper's set-up: the schedule's reward (its eq. (2)) is the
+    accuracy on a clean validation set D_val. ``"noisy"`` scores on validation labels corrupted
+    like the training ones, for a user who has no clean labels at all.
     """
+    check_val_kind(val)
     noise.validate(splits.num_classes)
     train_labels = noise.apply(splits.train.labels, seed=seed, num_classes=splits.num_classes)
-    val_labels = noise.apply(splits.val.labels, seed=seed + 1, num_classes=splits.num_classes)
+    val_split = splits.val
+    if val == "noisy":
+        val_labels = noise.apply(splits.val.labels, seed=seed + 1, num_classes=splits.num_classes)
+        val_split = splits.val.with_labels(val_labels)
     return NoisyData(
         train=splits.train.with_labels(train_labels),
-        val=splits.val.with_labels(val_labels),
+        val=val_split,
         test=splits.test,
         clean_train=train_labels == splits.train.labels,
         num_classes=splits.num_classes,

@@ -69,5 +69,7 @@ def build_reweight_data(
     )
     reduced = dataclasses.replace(splits, train=train, val=val)
     return ReweightData(
-        noisy=make_noisy(reduced, noise, seed=seed), meta=meta, true_train_labels=train.labels
+        noisy=make_noisy(reduced, noise, seed=seed, val="noisy"),
+        meta=meta,
+        true_train_labels=train.labels,
     )

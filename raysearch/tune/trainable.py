@@ -2,14 +2,18 @@
 
 A trainable only wires the Tune config to a Ray-free run object (``train_epoch()``,
 ``finished``, ``last_metrics``, ``state_dict()``, ``device``), checkpoints the run's full state
-(networks, optimisers, RNG states, epoch) and reports the epoch metrics. Co-teaching reports
-``val_acc`` on noisy validation labels, clean ``test_acc``, ``label_precision`` and ``epoch``.
+(networks, optimisers, RNG states, epoch) and reports the epoch metrics plus ``step_end`` (Unix
+time of the step's end as a float: Tune's own ``timestamp`` is whole seconds, too coarse to
+place sub-second epochs on a timeline, see ``benchmarks/job_profile.py``). Co-teaching reports
+``val_acc`` on the validation split (clean labels by default, the S2E paper's eq. (2) reward;
+noisy ones with ``val="noisy"``), clean ``test_acc``, ``label_precision`` and ``epoch``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +56,9 @@ class EpochTrainable(tune.Trainable):
         if self.run.finished and self.run.last_metrics is not None:
             # restored from its final checkpoint (e.g. the driver died before Tune recorded the
             # end): report the last epoch again instead of training past the schedule
-            return {**self.run.last_metrics.as_dict(), "done": True}
+            return {**self.run.last_metrics.as_dict(), "done": True, "step_end": time.time()}
         metrics: dict[str, Any] = self.run.train_epoch().as_dict()
-        metrics["done"] = self.run.finished
+        metrics.update(done=self.run.finished, step_end=time.time())
         return metrics
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:

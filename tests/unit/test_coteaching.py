@@ -113,3 +113,26 @@ def test_finished_run_refuses_another_epoch():
     run.train_epoch()
     with pytest.raises(RuntimeError, match="already trained"):
         run.train_epoch()
+
+
+def test_fused_adam_of_the_run_takes_the_same_steps_as_plain_adam():
+    """CoteachingRun uses fused Adam for speed; the update must equal torch's reference Adam."""
+    torch.manual_seed(0)
+    nets = [torch.nn.Linear(6, 3) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    initial = nets[0].weight.detach().clone()
+    opts = [
+        torch.optim.Adam(nets[0].parameters(), lr=1e-2, fused=True),
+        torch.optim.Adam(nets[1].parameters(), lr=1e-2, foreach=False, fused=False),
+    ]
+    for step in range(5):
+        x = torch.randn(8, 6, generator=torch.Generator().manual_seed(step))
+        for net, opt in zip(nets, opts, strict=True):
+            for group in opt.param_groups:  # the run's beta1 switch mid-training
+                group["betas"] = (0.1 if step >= 3 else 0.9, group["betas"][1])
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert (nets[0].weight - initial).abs().max() > 1e-3  # the steps did move the weights

@@ -65,9 +65,12 @@ def test_noise_spec_round_trip():
         assert str(NoiseSpec.parse(text)) == text
 
 
-def test_make_noisy_corrupts_train_and_val_but_not_test():
+def test_make_noisy_corrupts_train_val_only_when_asked_and_never_test():
     splits = load_dataset("fashion-mnist-mini")
-    data = make_noisy(splits, NoiseSpec.parse("pair:0.45"), seed=0)
+    clean_val = make_noisy(splits, NoiseSpec.parse("pair:0.45"), seed=0)
+    assert torch.equal(clean_val.val.labels, splits.val.labels)
+    data = make_noisy(splits, NoiseSpec.parse("pair:0.45"), seed=0, val="noisy")
+    assert torch.equal(clean_val.train.labels, data.train.labels)
     assert torch.equal(data.test.labels, splits.test.labels)
     assert torch.equal(data.clean_train, data.train.labels == splits.train.labels)
     assert abs(data.actual_noise_rate - 0.45) < 0.02

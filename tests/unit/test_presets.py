@@ -53,7 +53,10 @@ def test_every_preset_parses_and_its_values_are_valid(name):
 
         check_searcher_names(args.searchers.split(","))
         settings = TrialSettings(dataset=args.dataset, noise=args.noise, epochs=args.epochs,
-                                 batch_size=args.batch_size, data_root=args.data_root)  # fmt: skip
+                                 batch_size=args.batch_size, data_root=args.data_root,
+                                 val=args.val, val_fraction=args.val_fraction,
+                                 train_size=args.train_size)  # fmt: skip
+        assert preset.options.get("val") == "clean"  # every schedule preset says how it scores
         assert settings.data_root is None or Path(settings.data_root).is_absolute()
     elif preset.command == "nas-search":
         assert args.method in method_names()
@@ -145,14 +148,16 @@ def test_unknown_preset_lists_the_presets():
 
 
 def test_launch_default_is_the_default_comparison():
+    """Issue 12: the chosen task, >= 5 seeds, all four searchers, the paper's clean reward."""
     launch = _launch()
     preset, command, out = launch.build_args([])
     assert preset.name == "small-s2e" and Path(out).is_absolute()
     args = build_parser().parse_args(command)
-    assert (args.searchers, args.trials, args.epochs, args.seeds, args.samples_per_iter) == (
-        "s2e,random,tpe,hyperband", 12, 6, 2, 4,
+    assert args.searchers.split(",") == ["s2e", "random", "tpe", "hyperband"]
+    assert args.seeds >= 5 and args.val == "clean"
+    assert (args.dataset, args.noise, args.train_size, args.epochs) == (
+        "fashion-mnist-mini", "pair:0.45", 4000, 20,
     )  # fmt: skip
-    assert args.dataset == "fashion-mnist-mini" and args.noise == "symmetric:0.5"
     assert args.address is None and not args.resume
 
 

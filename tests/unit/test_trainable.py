@@ -60,3 +60,13 @@ def test_a_trial_restored_from_its_final_checkpoint_reports_done_without_trainin
     restored.load_checkpoint(str(tmp_path))
     again = restored.train()
     assert again["done"] and _metrics(again) == last
+
+
+def test_each_step_reports_its_end_time_as_a_float_on_the_wall_clock():
+    import time
+
+    before = time.time()
+    trainable = CoteachingTrainable(config=_config())
+    ends = [trainable.train()["step_end"] for _ in range(3)]
+    assert all(isinstance(e, float) for e in ends)
+    assert before < ends[0] < ends[1] < ends[2] <= time.time()

@@ -1,0 +1,197 @@
+"""Where the default job's core-time goes: a small ``raysearch compare``, profiled from Tune's results.
+
+Runs one comparison (every searcher, ``--seeds`` seeds, ``--trials`` trials) on the default
+job's task with a local Ray of ``--cores`` CPUs and splits its core-time, wall x cores, into
+
+- ``training`` and ``evaluation``: the trials' ``time_this_iter_s`` summed, split by the share
+  of an epoch that evaluation (clean val + test accuracy of both nets) takes, measured in this
+  script outside Ray on the same task;
+- ``experiment tail``: free cores after an experiment's last trial has started (nothing is left
+  to fill them until the next experiment starts);
+- ``S2E batch wait``: free cores inside an S2E batch's span, from its first trial's start to
+  its last trial's end (the searcher releases the next batch only when the whole batch is told;
+  batch trials it releases one at a time leave a core free here too);
+- ``Ray/Tune overhead in experiments``: other free cores while an experiment runs (trial
+  start-up, checkpoints after every epoch, result handling, Hyperband's pauses);
+- ``between experiments``: free cores outside every experiment's span (Ray start-up, experiment
+  set-up and tear-down, the report).
+
+Every iteration is placed on the timeline by the trainable's float ``step_end`` and its
+``time_this_iter_s``. Writes ``job_profile.csv`` / ``.png`` and prints the shares and the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from benchmarks._common import results_dir
+from raysearch.analysis.experiments import load_trial_epochs
+from raysearch.noisy.settings import TrialSettings
+
+CATEGORIES = (
+    "training",
+    "evaluation",
+    "experiment tail",
+    "S2E batch wait",
+    "Ray/Tune overhead in experiments",
+    "between experiments",
+)
+GRID_S = 0.01
+
+
+def evaluation_share(settings: TrialSettings, epochs: int = 3) -> float:
+    """Share of a Co-teaching epoch (1 thread) spent evaluating both nets on val and test."""
+    import torch
+
+    from raysearch.noisy.coteaching import accuracy
+    from raysearch.noisy.settings import build_run
+    from search_spaces.schedules import default_config
+
+    torch.set_num_threads(1)
+    run = build_run(settings, default_config("coteaching", noise_rate=0.5))
+    epoch_s, eval_s = 0.0, 0.0
+    for _ in range(epochs):
+        start = time.perf_counter()
+        run.train_epoch()  # trains, then evaluates both nets on val and test
+        middle = time.perf_counter()
+        for net in run.nets:
+            for split in (run.data.val, run.data.test):
+                accuracy(net, split, batch_size=run.config.eval_batch_size, device=run.device)
+        epoch_s += middle - start
+        eval_s += time.perf_counter() - middle
+    return eval_s / epoch_s
+
+
+def iterations(out: Path) -> pd.DataFrame:
+    """One row per trained epoch: experiment, trial id, start and end on the wall clock."""
+    frames = []
+    for experiment in sorted((out / "tune").iterdir()):
+        for trial_dir in sorted(p.parent for p in experiment.glob("*/result.json")):
+            rows = load_trial_epochs(trial_dir)
+            if rows.empty:
+                continue
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "experiment": experiment.name,
+                        "trial": str(rows.trial_id.iloc[0]),
+                        "start": rows.step_end - rows.time_this_iter_s,
+                        "end": rows.step_end,
+                        "seconds": rows.time_this_iter_s,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def core_time_shares(
+    its: pd.DataFrame, *, wall: tuple[float, float], cores: int, eval_share: float, k: int
+) -> dict[str, float]:
+    """Core-seconds per category (see the module docstring); they sum to wall x cores."""
+    t0, t1 = wall
+    grid = np.arange(t0, t1, GRID_S)
+    busy = np.zeros_like(grid)
+    for start, end in zip(its.start, its.end, strict=True):
+        busy[(grid >= start) & (grid < end)] += 1
+    free = np.clip(cores - busy, 0, None) * GRID_S
+    label = np.full(grid.shape, "between experiments", dtype=object)
+    for name, g in its.groupby("experiment"):
+        starts = g.groupby("trial").start.min().sort_values()  # S2E batches start in order
+        inside = (grid >= g.start.min()) & (grid < g.end.max())
+        label[inside] = "Ray/Tune overhead in experiments"
+        label[inside & (grid >= starts.max())] = "experiment tail"
+        if str(name).startswith("s2e"):
+            ends = g.groupby("trial").end.max()
+            for batch in range(0, len(starts), k):
+                members = starts.index[batch : batch + k]
+                wait = (grid >= starts[members].min()) & (grid < ends[members].max())
+                label[inside & wait & (grid < starts.max())] = "S2E batch wait"
+    compute = float(its.seconds.sum())
+    shares = {"training": compute * (1 - eval_share), "evaluation": compute * eval_share}
+    for category in CATEGORIES[2:]:
+        shares[category] = float(free[label == category].sum())
+    return shares
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--searchers", default="s2e,random,tpe,hyperband")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--train-size", type=int, default=4000)
+    parser.add_argument("--noise", default="symmetric:0.5")
+    parser.add_argument("--samples-per-iter", type=int, default=4)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    import ray
+
+    from raysearch.tune.compare import CompareSettings, run_compare
+
+    trial = TrialSettings(noise=args.noise, epochs=args.epochs, train_size=args.train_size)
+    eval_share = evaluation_share(trial)
+    os.environ.setdefault("RAY_worker_niceness", "0")  # the job alone, as a user runs it
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = CompareSettings(
+            trial=trial, searchers=tuple(args.searchers.split(",")), trials=args.trials,
+            seeds=args.seeds, samples_per_iter=args.samples_per_iter, out=tmp,
+        )  # fmt: skip
+        ray.init(num_cpus=args.cores, include_dashboard=False, configure_logging=False)
+        t0 = time.time()
+        run_compare(settings)
+        t1 = time.time()
+        ray.shutdown()
+        its = iterations(Path(tmp))
+    report(its, wall=(t0, t1), cores=args.cores, eval_share=eval_share, k=args.samples_per_iter,
+           title=f"{args.searchers}, {args.seeds} seed(s) x {args.trials} trials x {args.epochs} epochs",
+           out=results_dir(args.out))  # fmt: skip
+
+
+def report(
+    its: pd.DataFrame,
+    *,
+    wall: tuple[float, float],
+    cores: int,
+    eval_share: float,
+    k: int,
+    title: str,
+    out: Path,
+) -> pd.DataFrame:
+    """Write ``job_profile.csv`` / ``.png`` (and the iterations) and print the shares."""
+    t0, t1 = wall
+    shares = core_time_shares(its, wall=wall, cores=cores, eval_share=eval_share, k=k)
+    total = (t1 - t0) * cores
+    table = pd.DataFrame(
+        {"core_seconds": shares, "share": {c: v / total for c, v in shares.items()}}
+    )
+    table.loc["(unaccounted)"] = [total - sum(shares.values()), 1 - sum(shares.values()) / total]
+    its.assign(start=its.start - t0, end=its.end - t0).to_csv(
+        out / "job_profile_iterations.csv", index=False
+    )
+    table.to_csv(out / "job_profile.csv", index_label="category")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.barh(table.index, table.share)
+    ax.set_xlabel(f"share of core-time ({cores} cores x {t1 - t0:.0f} s wall)")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out / "job_profile.png", dpi=120)
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    busy = shares["training"] + shares["evaluation"]
+    print(
+        f"wall {t1 - t0:.1f} s x {cores} cores; training+evaluation {busy / total:.1%}; "
+        f"eval share of an epoch {eval_share:.3f}; load {os.getloadavg()[0]:.2f}"
+    )
+    return table
+
+
+if __name__ == "__main__":
+    main()
