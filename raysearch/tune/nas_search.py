@@ -30,6 +30,7 @@ from raysearch.data import ImageSplit, check_dataset_files, iterate_batches, loa
 from raysearch.nas.attention import AttentionNAS
 from raysearch.nas.methods import SupernetMethod, build_method, method_names, takes_base
 from raysearch.nas.search_split import alpha_digest, alpha_entropy, search_shards
+from raysearch.tune.checkpoint_state import load_state
 from search_spaces.darts import format_cell_genotypes
 
 
@@ -188,7 +189,7 @@ def train_loop(config: dict[str, Any]) -> None:
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
-            state = torch.load(os.path.join(d, "search.pt"), weights_only=False)
+            state = load_state(os.path.join(d, "search.pt"))
         method.load_state_dict(state["method"])
         start, search_time = int(state["epoch"]), float(state["search_time_s"])
     elif s.trace_dir is not None:

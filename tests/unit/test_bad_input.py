@@ -4,6 +4,7 @@
 error comes before any Ray work.
 """
 
+import ast
 import importlib.util
 import json
 import pickle
@@ -121,13 +122,19 @@ def test_ray_address_check_reads_ray_address_and_rejects_malformed(monkeypatch):
 
 
 def _trial_state(status: str, checkpoint: Path) -> list[str]:
-    """One ``trial_data`` entry of Tune's experiment state (checkpoint manager cloudpickled)."""
-    manager = SimpleNamespace(
-        latest_checkpoint_result=SimpleNamespace(checkpoint=SimpleNamespace(path=str(checkpoint)))
-    )
-    metadata = {"checkpoint_manager": {"_type": "CLOUDPICKLE_FALLBACK",
-                                       "value": pickle.dumps(manager).hex()}}  # fmt: skip
-    return [json.dumps({"status": status}), json.dumps(metadata)]
+    """One ``trial_data`` entry of Tune's experiment state, written by Tune's own code (its
+    checkpoint manager goes in as a cloudpickle blob)."""
+    from ray.train import Checkpoint
+    from ray.train._internal.checkpoint_manager import _CheckpointManager
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune.experiment.trial import _TrainingRunMetadata
+
+    metadata = _TrainingRunMetadata()
+    metadata.checkpoint_manager = _CheckpointManager(None)
+    for folder in sorted(checkpoint.parent.glob("checkpoint_*")):  # the latest one last
+        result = _TrainingResult(checkpoint=Checkpoint(str(folder)), metrics={"epoch": 1})
+        metadata.checkpoint_manager.register_checkpoint(result)
+    return [json.dumps({"status": status}), metadata.get_json_state()]
 
 
 @pytest.fixture
@@ -200,3 +207,73 @@ def test_raysearch_debug_shows_the_traceback_instead(monkeypatch):
     monkeypatch.setenv("RAYSEARCH_DEBUG", "1")
     with pytest.raises(KeyError, match="unknown dataset 'imagenet'"):
         main(["trial", "--dataset", "imagenet"])
+
+
+class _CreatesFile:
+    """Unpickling this opens (creates) ``path``: a stand-in for a crafted file running code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+def test_the_crafted_payload_does_run_code_when_unpickled(tmp_path):
+    """The payload of the tests below is live: a plain unpickling creates the file."""
+    target = tmp_path / "pwned"
+    pickle.loads(pickle.dumps(_CreatesFile(target))).close()
+    assert target.exists()
+
+
+def _crafted_manager(target: Path) -> list[str]:
+    metadata = {"checkpoint_manager": {"_type": "CLOUDPICKLE_FALLBACK",
+                                       "value": pickle.dumps(_CreatesFile(target)).hex()}}  # fmt: skip
+    return [json.dumps({"status": "RUNNING"}), json.dumps(metadata)]
+
+
+@pytest.mark.parametrize("crafted", ["checkpoint", "manager", "tuner.pkl", "searcher-state"])
+def test_resume_check_never_runs_a_crafted_file(crafted, interrupted, capsys):
+    experiment = interrupted / "tune" / "s2e-seed0"
+    target = interrupted.parent / "pwned"
+    payload = pickle.dumps(_CreatesFile(target))
+    if crafted == "checkpoint":
+        torch.save({"model": _CreatesFile(target)}, experiment / "trial_a" / "checkpoint_000002" / "coteaching.pt")  # fmt: skip
+    elif crafted == "manager":
+        state = {"trial_data": [_crafted_manager(target)]}
+        (experiment / "experiment_state-2026.json").write_text(json.dumps(state))
+    elif crafted == "tuner.pkl":
+        (experiment / "tuner.pkl").write_bytes(payload)
+    else:
+        (experiment / "searcher-state-2026.pkl").write_bytes(payload)
+    if crafted in ("checkpoint", "manager"):  # refused: Tune or the trainable would run it
+        expected = "corrupted checkpoint file" if crafted == "checkpoint" else "io.open"
+        with pytest.raises(ValueError, match=expected):
+            check_resumable(interrupted)
+    else:  # only the structure is read; Tune reads its own pickles (README: trusted folders)
+        check_resumable(interrupted)
+    assert not target.exists()
+
+
+def test_a_crafted_checkpoint_is_refused_on_trial_restore(tmp_path):
+    from raysearch.tune.trainable import CoteachingTrainable
+
+    target = tmp_path / "pwned"
+    torch.save({"model": _CreatesFile(target)}, tmp_path / "coteaching.pt")
+    trainable = CoteachingTrainable.__new__(CoteachingTrainable)
+    trainable.run = SimpleNamespace(device=torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="cannot read checkpoint .*coteaching.pt"):
+        trainable.load_checkpoint(str(tmp_path))
+    assert not target.exists()
+
+
+def test_every_torch_load_in_the_package_is_weights_only():
+    """A source check: no ``torch.load`` in raysearch/ may unpickle arbitrary globals."""
+    root = Path(__file__).resolve().parents[2] / "raysearch"
+    calls = []
+    for source in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.load":
+                keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
+                calls.append((source.name, keywords.get("weights_only")))
+    assert calls and all(flag == "True" for _, flag in calls), calls
