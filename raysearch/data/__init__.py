@@ -8,12 +8,19 @@ from raysearch.data.registry import (
     load_dataset,
     num_classes,
 )
-from raysearch.data.splits import DatasetSplits, ImageSplit, iterate_batches, to_float
+from raysearch.data.splits import (
+    DatasetSplits,
+    ImageSplit,
+    check_batch_limit,
+    iterate_batches,
+    to_float,
+)
 
 __all__ = [
     "DEFAULT_DATASET",
     "DatasetSplits",
     "ImageSplit",
+    "check_batch_limit",
     "check_dataset_files",
     "check_dataset_name",
     "dataset_names",

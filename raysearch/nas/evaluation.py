@@ -300,9 +300,10 @@ class Evaluation:
         self.model.train()
         losses, hits, seen = 0.0, 0.0, 0
         batches = iterate_batches(
-            self.train_split, b.batch_size, shuffle=True, generator=g, drop_last=True
-        )
-        for _, (x, y, _idx) in zip(range(self.steps), batches, strict=False):
+            self.train_split, b.batch_size, shuffle=True, generator=g, drop_last=True,
+            limit=self.steps,
+        )  # fmt: skip
+        for x, y, _idx in batches:
             if cutout is not None:
                 x = torch.stack([cutout(image) for image in x])
             x, y = x.to(self.device), y.to(self.device)

@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from typing import Any
 
 import torch
@@ -197,8 +196,8 @@ def train_loop(config: dict[str, Any]) -> None:
 
     def batches(split: ImageSplit, g: torch.Generator | None) -> Any:
         it = iterate_batches(split, s.batch_size, shuffle=g is not None, generator=g,
-                             drop_last=True, device=device)  # fmt: skip
-        return ((x, y) for x, y, _ in islice(it, steps))  # same step count on every rank
+                             drop_last=True, device=device, limit=steps)  # fmt: skip
+        return ((x, y) for x, y, _ in it)  # same step count on every rank
 
     for epoch in range(start, s.epochs):
         t0 = time.perf_counter()

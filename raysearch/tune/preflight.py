@@ -91,8 +91,9 @@ def _json_field(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-# The globals of a checkpoint manager as Tune 2.x cloudpickles it (local or pyarrow storage);
-# ``Tuner.restore`` unpickles it for real, so a manager naming anything else is refused.
+# The globals of a checkpoint manager as Tune 2.x cloudpickles it (local or pyarrow storage),
+# all data-only constructors. ``Tuner.restore`` unpickles the manager for real, so one naming
+# anything else is refused.
 _MANAGER_GLOBALS = {
     ("ray.train._internal.checkpoint_manager", "_CheckpointManager"),
     ("ray.train._internal.session", "_TrainingResult"),
@@ -100,6 +101,14 @@ _MANAGER_GLOBALS = {
     ("ray.train", "Checkpoint"),
     ("ray.train._checkpoint", "Checkpoint"),
     ("uuid", "UUID"),
+    # numpy scalars and arrays in a checkpoint's metrics (e.g. a searcher's float64 config)
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("collections", "OrderedDict"),
 }
 _PYARROW_FS = re.compile(r"pyarrow\._(fs|s3fs|gcsfs|azurefs|hdfs)")
 _FS_CONSTRUCTORS = ("FileSystem._from_uri", "_reconstruct")
