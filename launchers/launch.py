@@ -65,11 +65,8 @@ def build_args(argv: list[str]) -> tuple[Preset, list[str], str]:
     preset = load_preset(name, PRESETS)
     out = str(Path(args.out or f"runs/{name}").expanduser().resolve())
     command = [*preset.argv(), *passthrough, "--out", out]
-    if preset.command == "compare":
-        command += ["--resume"] if args.resume else []
-        command += ["--address", args.address] if args.address else []
-    elif args.address:  # `raysearch nas search` connects through Ray's own RAY_ADDRESS
-        os.environ["RAY_ADDRESS"] = args.address
+    command += ["--resume"] if args.resume and preset.command == "compare" else []
+    command += ["--address", args.address] if args.address else []
     return preset, command, out
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from raysearch.cli.analyze import add_analyze_parser
+from raysearch.cli.checks import at_least, check_out_folder
 from raysearch.cli.nas import add_nas_parser
 from raysearch.cli.reweight import add_reweight_parser
 from raysearch.data import DEFAULT_DATASET, dataset_names
@@ -24,7 +25,9 @@ def parse_schedule(text: str, *, noise: str) -> dict[str, Any]:
         rate = NoiseSpec.parse(noise).rate
         return default_config(text, noise_rate=rate)
     candidate = Path(text)
-    raw = candidate.read_text() if candidate.suffix == ".json" and candidate.is_file() else text
+    if candidate.suffix == ".json" and not candidate.is_file():
+        raise FileNotFoundError(f"--schedule file not found: {text}")
+    raw = candidate.read_text() if candidate.suffix == ".json" else text
     try:
         config = json.loads(raw)
     except json.JSONDecodeError:
@@ -63,6 +66,8 @@ def _trial(args: argparse.Namespace) -> int:
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
     )  # fmt: skip
     schedule = check_schedule_config(parse_schedule(args.schedule, noise=args.noise))
+    at_least("--cpus", args.cpus, 1)
+    check_out_folder(args.out)
     print(f"schedule: {json.dumps(schedule)}")
 
     from raysearch.tune.single_trial import run_single_trial  # imports Ray only after validation
@@ -92,6 +97,7 @@ def _compare(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         out=args.out,
     )  # fmt: skip
+    check_out_folder(args.out)
     from raysearch.analysis.compare_report import write_compare_report
     from raysearch.tune.compare import run_compare
 
@@ -167,4 +173,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"raysearch: error: {message}", file=sys.stderr)
         return 2
-

@@ -12,8 +12,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from raysearch.cli.checks import check_out_folder, use_ray_address
 from raysearch.nas.methods import method_names, takes_base
 
+ADDRESS_HELP = "Ray address, checked in seconds (default: RAY_ADDRESS, else a local Ray)"
 BN_HELP = "batches to recompute BatchNorm statistics on before testing (0: DARTS' recipe)"
 
 
@@ -30,8 +32,8 @@ def _search(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
     check_search(settings, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
-    _check_ray_address()
-    out = Path(args.out).absolute()  # created only for a search that can start
+    out = check_out_folder(args.out)  # created only for a search that can start
+    use_ray_address(args.address)
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))  # for analyze
     result = run_search(  # validates everything before Ray starts; raises if the job fails
@@ -52,13 +54,6 @@ def _absolute(path: str | None) -> str | None:
     return None if path is None else str(Path(path).expanduser().resolve())
 
 
-def _check_ray_address() -> None:
-    """Fail in seconds on an unreachable ``RAY_ADDRESS`` (launch.py passes ``--address`` so)."""
-    from raysearch.tune.preflight import check_ray_address
-
-    check_ray_address(None)
-
-
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``search`` and ``compare``: data, supernet size, budget, scaling."""
     parser.add_argument("--base", default=None, help="base method of a wrapper (lease, lfm)")
@@ -72,6 +67,7 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-batches", type=int, default=None, help="steps per epoch cap")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--address", default=None, help=ADDRESS_HELP)
 
 
 def _int_list(text: str, what: str) -> tuple[int, ...]:
@@ -107,7 +103,8 @@ def _compare(args: argparse.Namespace) -> int:
         workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         max_concurrent=args.max_concurrent,
     )  # fmt: skip
-    _check_ray_address()
+    check_out_folder(args.out)
+    use_ray_address(args.address)
     frame = run_compare(settings, args.out)  # validates every method before Ray starts
     out = Path(args.out).expanduser().resolve()
     print((out / "nas_compare.md").read_text(), end="")
@@ -133,10 +130,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     plan_evaluations(args.genotype, seeds, budget)  # bad input fails here, before Ray starts
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise ValueError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
-    _check_ray_address()
+    out = check_out_folder(args.out).resolve()
+    use_ray_address(args.address)
     from raysearch.tune.nas_evaluate import evaluate
 
-    out = Path(args.out).expanduser().resolve()
     frame = evaluate(
         args.genotype, seeds, budget, storage_path=str(out), max_concurrent=args.max_concurrent
     )
@@ -197,4 +194,5 @@ def add_nas_parser(commands: Any) -> None:
     evaluate.add_argument("--gpus-per-worker", type=float, default=0.0)
     evaluate.add_argument("--max-concurrent", type=int, default=None, help="jobs at once")
     evaluate.add_argument("--out", required=True)
+    evaluate.add_argument("--address", default=None, help=ADDRESS_HELP)
     evaluate.set_defaults(func=_evaluate)

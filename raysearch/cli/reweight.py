@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from raysearch.cli.checks import at_least, check_out_folder, use_ray_address
 from raysearch.data import DEFAULT_DATASET
 
 
@@ -41,9 +41,11 @@ def _reweight(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, max_batches_per_epoch=args.max_batches_per_epoch,
     )  # fmt: skip
     seeds = parse_seeds(args.seeds)
+    at_least("--cpus-per-trial", args.cpus_per_trial, 1)
+    out = check_out_folder(args.out).resolve()
+    use_ray_address(args.address)
     from raysearch.tune.reweight_trials import run_reweight_trials  # Ray only after validation
 
-    out = Path(args.out).expanduser().resolve()
     frame = run_reweight_trials(
         settings, seeds, storage_path=out, address=args.address, cpus_per_trial=args.cpus_per_trial
     )
@@ -78,6 +80,8 @@ def add_reweight_parser(commands: Any) -> None:
     parser.add_argument("--max-batches-per-epoch", type=int, default=None)
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--cpus-per-trial", type=int, default=1)
-    parser.add_argument("--address", default=None, help="Ray address (default: a local Ray)")
+    parser.add_argument(
+        "--address", default=None, help="Ray address, checked in seconds (default: a local Ray)"
+    )
     parser.add_argument("--out", default="runs/reweight", help="Tune storage and CSV folder")
     parser.set_defaults(func=_reweight)

@@ -53,6 +53,7 @@ class CompareSettings:
             ("seeds", self.seeds, 1),
             ("samples_per_iter", self.samples_per_iter, 2),
             ("concurrency", self.concurrency, 1),
+            ("cpus_per_trial", self.cpus_per_trial, 1),
         ):
             if value < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import ray
 from ray import tune
 
 from raysearch.reweight.settings import ReweightSettings
+from raysearch.tune.preflight import init_ray
 from raysearch.tune.reweight_trainable import ReweightTrainable
 
 FINAL_COLUMNS = [
@@ -29,8 +29,7 @@ def run_reweight_trials(
     if not seeds:
         raise ValueError("seeds must name at least one training seed")
     storage = Path(storage_path).expanduser().resolve()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, configure_logging=False)
+    init_ray(address)
     tuner = tune.Tuner(
         tune.with_resources(ReweightTrainable, {"cpu": cpus_per_trial}),
         param_space={**settings.to_config(), "seed": tune.grid_search(list(seeds))},

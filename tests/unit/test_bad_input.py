@@ -53,6 +53,19 @@ def _error(capsys, argv) -> str:
          "dataset 'fashion-mnist' not found; looked in /nonexistent,"),
         (["compare", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
         (["trial", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+        (["reweight", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+        (["compare", "--noise", ""], "bad noise spec ''; expected 'none' or KIND:RATE"),
+        (["reweight", "--noise", ""], "bad noise spec ''; expected 'none' or KIND:RATE"),
+        (["compare", "--max-batches-per-epoch", "0"],
+         "max_batches_per_epoch must be an integer >= 1 (or unset: every batch), got 0"),
+        (["reweight", "--max-batches-per-epoch", "0"], "max_batches_per_epoch must be an integer >= 1"),
+        (["trial", "--schedule", '{"family": "coteaching", "tau": true, "t_k": 10, "c": 1}'],
+         "parameter 'tau' must be a number, got True"),
+        (["trial", "--schedule", "/nonexistent/schedule.json"],
+         "--schedule file not found: /nonexistent/schedule.json"),
+        (["compare", "--cpus-per-trial", "0"], "cpus_per_trial must be >= 1, got 0"),
+        (["trial", "--cpus", "0"], "--cpus must be >= 1, got 0"),
+        (["reweight", "--cpus-per-trial", "0"], "--cpus-per-trial must be >= 1, got 0"),
     ],
 )  # fmt: skip
 def test_bad_trial_and_compare_input_exits_2_naming_it(argv, expected, tmp_path, capsys):
@@ -96,11 +109,32 @@ def test_nas_commands_check_the_data_root_before_ray(argv, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["search", "evaluate", "compare"])
-def test_nas_commands_fail_fast_on_an_unreachable_ray_address(command, monkeypatch, capsys):
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+@pytest.mark.parametrize("how", ["RAY_ADDRESS", "--address"])
+def test_nas_commands_fail_fast_on_an_unreachable_ray_address(command, how, monkeypatch, tmp_path, capsys):  # fmt: skip
     extra = ["--genotype", "DARTS_V2"] if command == "evaluate" else []
-    error = _error(capsys, ["nas", command, *extra, "--out", "/tmp/raysearch-unreachable"])
+    if how == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    else:
+        extra += ["--address", "127.0.0.1:1"]
+    error = _error(capsys, ["nas", command, *extra, "--out", str(tmp_path / "out")])
     assert "cannot reach the Ray cluster at '127.0.0.1:1'" in error
+    assert not (tmp_path / "out").exists()
+
+
+COMMANDS = [["compare"], ["trial"], ["reweight"], ["nas", "search"],
+            ["nas", "evaluate", "--genotype", "DARTS_V2"], ["nas", "compare"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("under", [False, True], ids=["file", "under-a-file"])
+def test_an_out_that_is_a_file_or_under_one_is_named(command, under, tmp_path, capsys):
+    file = tmp_path / "results"
+    file.write_text("not a folder")
+    out = file / "sub" if under else file
+    error = _error(capsys, [*command, "--out", str(out)])
+    where = f"is under the file {file}" if under else "is a file"
+    assert f"raysearch: error: --out {out} {where}; give a folder" in error
+    assert file.read_text() == "not a folder"
 
 
 def test_launch_with_an_unreachable_address_fails_fast(tmp_path, capsys):
