@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def is_failed_lookup(error: BaseException) -> bool:
+    """A ``KeyError`` carrying a bare key (``frame["val_acc"]`` failed: a bug, not bad input).
+    Validation ``KeyError``s carry a sentence naming the value and what is allowed."""
+    if not isinstance(error, KeyError):
+        return False
+    return not (len(error.args) == 1 and isinstance(error.args[0], str) and " " in error.args[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -170,6 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError, FileNotFoundError, ConnectionError) as error:
         if os.environ.get("RAYSEARCH_DEBUG"):  # the full traceback, e.g. for an error mid-run
             raise
+        command = " ".join(filter(None, (args.command, getattr(args, "nas_command", None))))
+        if is_failed_lookup(error):
+            traceback.print_exc()
+            print(f"raysearch: internal error in `raysearch {command}`: missing key {error} "
+                  "(traceback above)", file=sys.stderr)  # fmt: skip
+            return 1
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"raysearch: error: {message}", file=sys.stderr)
         return 2
