@@ -36,9 +36,10 @@ NUM_CPUS="${RS_NUM_CPUS:-1}"
 CLUSTER_DIR="${RS_CLUSTER_DIR:-/tmp/raysearch-cluster}"
 TEMP_DIR="${RS_TEMP_DIR:-/tmp/raysearch-ray}"
 ADDRESS="127.0.0.1:$HEAD_PORT"
-# a loopback-only debugging cluster: no token authentication (Ray >= 2.5x enables it by default),
-# so drivers, tests and `ray job submit` connect with the address alone
-export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
+# Ray's token authentication stays on: a random token in $CLUSTER_DIR/auth_token (mode 600),
+# which every driver needs too (`env` prints the two variables to export).
+TOKEN_FILE="$CLUSTER_DIR/auth_token"
+export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$TOKEN_FILE"
 
 node_ports() {  # $1 = first port of the node's block of six
   echo "--node-manager-port $1 --object-manager-port $(($1 + 1))" \
@@ -85,6 +86,9 @@ up() {
     return 1
   fi
   mkdir -p "$CLUSTER_DIR" "$TEMP_DIR"
+  if [ ! -s "$TOKEN_FILE" ]; then
+    (umask 077 && "$PYTHON" -c "import secrets; print(secrets.token_hex(32))" >"$TOKEN_FILE")
+  fi
   local dashboard=false
   "$PYTHON" -c "import aiohttp, aiohttp_cors, opencensus" 2>/dev/null && dashboard=true
   # shellcheck disable=SC2046
@@ -96,7 +100,7 @@ up() {
   start_node worker --address "$ADDRESS" $(node_ports $((HEAD_PORT + 11)))
   wait_nodes 2
   echo "local-cluster: up, 2 nodes x $NUM_CPUS CPU"
-  echo "  export RAY_ADDRESS=$ADDRESS"
+  echo "  export RAY_ADDRESS=$ADDRESS RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$TOKEN_FILE"
   if [ "$dashboard" = true ]; then
     echo "  dashboard / jobs: http://127.0.0.1:$DASHBOARD_PORT"
   else
@@ -136,12 +140,17 @@ status() {
   fi
 }
 
+show_env() {  # the variables a driver needs: eval "$(launchers/local-cluster.sh env)"
+  echo "export RAY_ADDRESS=$ADDRESS RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$TOKEN_FILE"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  env) show_env ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|env" >&2
     exit 2
     ;;
 esac
