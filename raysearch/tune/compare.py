@@ -81,15 +81,20 @@ def _number(value: Any) -> str:
 
 
 class _Progress(tune.Callback):
-    """One line per finished or failed trial: experiment (strategy and seed), count, trial id,
-    epochs, val/test accuracy, label precision and the best validation accuracy so far."""
+    """One line per trial that ends, however it ends: finished or stopped (by its schedule or a
+    scheduler), failed, or left paused or running when the experiment ended (Hyperband/ASHA
+    when the epoch budget ran out: Tune calls no trial hook for those, so they are printed at
+    the experiment's end). Each line: experiment (strategy and seed), count, trial id, epochs,
+    val/test accuracy, label precision and the best validation accuracy so far."""
 
     def __init__(self, label: str) -> None:
         self.label, self.count, self.best = label, 0, float("-inf")
+        self.printed: set[str] = set()
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def _done_line(self, trial: Any, how: str = "done") -> None:
         result = trial.last_result or {}
         self.count += 1
+        self.printed.add(trial.trial_id)
         val = result.get(METRIC, float("nan"))
         if isinstance(val, float) and val == val:
             self.best = max(self.best, val)
@@ -98,18 +103,31 @@ class _Progress(tune.Callback):
             for name in ("val_acc", "test_acc", "label_precision")
         )
         print(
-            f"[{self.label}] trial {self.count} done: {trial.trial_id} epochs={result.get('epoch')} "
+            f"[{self.label}] trial {self.count} {how}: {trial.trial_id} epochs={result.get('epoch')} "
             f"{metrics} best_val={self.best:.4f}",
             flush=True,
         )
 
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._done_line(trial)
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.printed.add(trial.trial_id)
         epoch = (trial.last_result or {}).get("epoch")
         print(
             f"[{self.label}] trial {trial.trial_id} failed after epoch {epoch}; "
             f"traceback in {trial.path}/error.txt",
             flush=True,
         )
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        unprinted = [t for t in trials if t.trial_id not in self.printed]
+        ran = [t for t in unprinted if (t.last_result or {}).get("epoch") is not None]
+        for trial in ran:
+            self._done_line(trial, f"ended while {str(trial.status).lower()}")
+        if len(unprinted) > len(ran):
+            never = len(unprinted) - len(ran)
+            print(f"[{self.label}] {never} trial(s) created but never run", flush=True)
 
 
 def configure_experiment_snapshots() -> None:
