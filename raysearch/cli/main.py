@@ -40,6 +40,13 @@ def parse_schedule(text: str, *, noise: str) -> dict[str, Any]:
     return config
 
 
+ONE_EPOCH_WARNING = (
+    "raysearch: warning: --epochs 1: a schedule R(t) is read at t = 0 only (t x 200/E, see "
+    "search_spaces/schedules.py), and R(0) = 1 (keep every sample) for every s2e, coteaching "
+    "and single config, so every trial trains alike and scores the same; use --epochs >= 2"
+)
+
+
 def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(dataset_names())}"
@@ -99,6 +106,8 @@ def _compare(args: argparse.Namespace) -> int:
         out=args.out,
     )  # fmt: skip
     check_out_folder(args.out)
+    if settings.trial.epochs == 1:
+        print(ONE_EPOCH_WARNING, file=sys.stderr, flush=True)
     from raysearch.analysis.compare_report import write_compare_report
     from raysearch.tune.compare import run_compare
 

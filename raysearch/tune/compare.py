@@ -23,11 +23,13 @@ from raysearch.tune.preflight import check_resumable, check_trial_inputs, init_r
 from raysearch.tune.searchers import SearchRequest, check_searcher_names, make_search, tune_config
 from raysearch.tune.spaces import SCHEDULE_KEY, family_space, simplex_groups
 from raysearch.tune.trainable import CoteachingTrainable
+from raysearch.tune.tune_logging import quiet_missing_result_files
 from search_spaces.schedules import get_family
 
 METRIC, MODE = "val_acc", "max"
 BUDGET_FILE = "epoch_budget.json"
 DONE_MARKER = "DONE"
+quiet_missing_result_files()  # Tune's warning about never-run trials (see tune_logging)
 
 
 @dataclass(frozen=True)

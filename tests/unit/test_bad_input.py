@@ -311,3 +311,18 @@ def test_every_torch_load_in_the_package_is_weights_only():
                 keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
                 calls.append((source.name, keywords.get("weights_only")))
     assert calls and all(flag == "True" for _, flag in calls), calls
+
+
+def test_one_epoch_comparison_warns_that_schedules_cannot_differ(monkeypatch, tmp_path, capsys):
+    from search_spaces.schedules import default_config, get_family
+
+    for name in ("s2e", "coteaching", "single"):  # the claim the warning makes
+        assert get_family(name).schedule(default_config(name, noise_rate=0.5), 1)(0) == 1.0
+
+    def stop(*args, **kwargs):
+        raise ValueError("stopped before Ray")
+
+    monkeypatch.setattr("raysearch.tune.compare.run_compare", stop)
+    for epochs, warned in (("1", True), ("2", False)):
+        error = _error(capsys, ["compare", "--epochs", epochs, "--out", str(tmp_path / "out")])
+        assert ("warning: --epochs 1: a schedule R(t) is read at t = 0 only" in error) is warned
