@@ -36,12 +36,13 @@ def _local_cluster(base: Path, port: int):
            "RS_CLUSTER_DIR": str(base), "RS_TEMP_DIR": str(short),
            "RAY": str(Path(sys.executable).parent / "ray")}  # fmt: skip
     subprocess.run(["bash", str(SCRIPT), "up"], env=env, check=True, timeout=240)
-    address = f"127.0.0.1:{port}"
-    # the cluster runs with token authentication: drivers present the token the script made
-    env.update(RAY_ADDRESS=address, RAY_AUTH_MODE="token",
-               RAY_AUTH_TOKEN_PATH=str(base / "auth_token"))  # fmt: skip
+    # what a driver needs (address, auth token, loopback resolution), as `env` prints it
+    exports = subprocess.run(["bash", str(SCRIPT), "env"], env=env, check=True, text=True,
+                             capture_output=True).stdout.split()  # fmt: skip
+    env.update(item.split("=", 1) for item in exports[1:])
+    assert env["RAY_ADDRESS"] == f"127.0.0.1:{port}" and env["RAY_AUTH_MODE"] == "token"
     try:
-        yield address, env, base
+        yield env["RAY_ADDRESS"], env, base
     finally:
         subprocess.run(["bash", str(SCRIPT), "down"], env=env, check=False, timeout=120)
 
