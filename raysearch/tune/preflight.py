@@ -97,7 +97,9 @@ def _json_field(value: Any) -> Any:
 _MANAGER_GLOBALS = {
     ("ray.train._internal.checkpoint_manager", "_CheckpointManager"),
     ("ray.train._internal.session", "_TrainingResult"),
-    ("ray.train", "CheckpointConfig"),
+    ("ray.tune", "CheckpointConfig"),  # what a Tune run writes (Tune's re-exports) ...
+    ("ray.tune", "Checkpoint"),
+    ("ray.train", "CheckpointConfig"),  # ... and the same classes under Ray Train's names
     ("ray.train", "Checkpoint"),
     ("ray.train._checkpoint", "Checkpoint"),
     ("uuid", "UUID"),

@@ -158,13 +158,13 @@ def test_ray_address_check_reads_ray_address_and_rejects_malformed(monkeypatch):
 def _trial_state(status: str, checkpoint: Path) -> list[str]:
     """One ``trial_data`` entry of Tune's experiment state, written by Tune's own code (its
     checkpoint manager goes in as a cloudpickle blob)."""
-    from ray.train import Checkpoint
     from ray.train._internal.checkpoint_manager import _CheckpointManager
     from ray.train._internal.session import _TrainingResult
+    from ray.tune import Checkpoint, CheckpointConfig
     from ray.tune.experiment.trial import _TrainingRunMetadata
 
-    metadata = _TrainingRunMetadata()
-    metadata.checkpoint_manager = _CheckpointManager(None)
+    metadata = _TrainingRunMetadata()  # as a Tune run fills it (ray.tune's classes)
+    metadata.checkpoint_manager = _CheckpointManager(CheckpointConfig(num_to_keep=2))
     for folder in sorted(checkpoint.parent.glob("checkpoint_*")):  # the latest one last
         result = _TrainingResult(checkpoint=Checkpoint(str(folder)), metrics={"epoch": 1})
         metadata.checkpoint_manager.register_checkpoint(result)
