@@ -125,8 +125,9 @@ class _Progress(tune.Callback):
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         unprinted = [t for t in trials if t.trial_id not in self.printed]
         ran = [t for t in unprinted if (t.last_result or {}).get("epoch") is not None]
-        for trial in ran:
-            self._done_line(trial, f"ended while {str(trial.status).lower()}")
+        for trial in ran:  # TERMINATED by the end of the experiment, or left PAUSED/RUNNING
+            status = str(trial.status).lower()
+            self._done_line(trial, "stopped" if status == "terminated" else f"ended while {status}")
         if len(unprinted) > len(ran):
             never = len(unprinted) - len(ran)
             print(f"[{self.label}] {never} trial(s) created but never run", flush=True)

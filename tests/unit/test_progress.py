@@ -10,12 +10,13 @@ class _Trial:
 
 
 def test_every_trial_that_ran_gets_one_line_however_it_ended(capsys):
-    """As Hyperband leaves them: two completed, one failed, two paused when the epoch budget
-    ran out (Tune calls no trial hook for those), one created but never run."""
+    """As Hyperband leaves them: two completed, one failed, one paused and one terminated
+    when the epoch budget ran out (Tune calls no trial hook for those), one never run."""
     progress = _Progress("hyperband-seed0")
     done = [_Trial("t1", {"epoch": 3, "val_acc": 0.5}), _Trial("t2", {"epoch": 1, "val_acc": 0.6})]
     failed = _Trial("t3", {"epoch": 2}, "ERROR")
-    paused = [_Trial(f"t{i}", {"epoch": 1, "val_acc": 0.1 * i}, "PAUSED") for i in (4, 5)]
+    paused = [_Trial("t4", {"epoch": 1, "val_acc": 0.4}, "PAUSED"),
+              _Trial("t5", {"epoch": 2, "val_acc": 0.5}, "TERMINATED")]  # fmt: skip
     never = _Trial("t6", {"trial_id": "t6"}, "PENDING")  # Tune's default result: no epoch
     for trial in done:
         progress.on_trial_complete(0, [], trial)
@@ -26,7 +27,7 @@ def test_every_trial_that_ran_gets_one_line_however_it_ended(capsys):
     assert [line.split(": ")[1].split()[0] for line in lines[:2]] == ["t1", "t2"]
     assert "trial t3 failed after epoch 2" in lines[2]
     assert lines[3].startswith("[hyperband-seed0] trial 3 ended while paused: t4 ")
-    assert lines[4].startswith("[hyperband-seed0] trial 4 ended while paused: t5 ")
+    assert lines[4].startswith("[hyperband-seed0] trial 4 stopped: t5 epochs=2 ")
     assert lines[4].endswith("best_val=0.6000")
     assert lines[5] == "[hyperband-seed0] 1 trial(s) created but never run"
     progress.on_experiment_end([*done, failed, *paused, never])  # printed trials: no repeat
