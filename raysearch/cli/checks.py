@@ -31,9 +31,12 @@ def check_out_folder(path: str | Path, option: str = "--out") -> Path:
 
 def use_ray_address(address: str | None) -> None:
     """Check ``address`` (or ``RAY_ADDRESS``) in seconds, then make it the address every later
-    ``ray.init`` (Ray Train's included) connects to."""
+    ``ray.init`` (Ray Train's included) connects to, with workers that query their own
+    cluster (:mod:`raysearch.tune.own_cluster`)."""
+    from raysearch.tune import own_cluster
     from raysearch.tune.preflight import check_ray_address
 
     check_ray_address(address)
     if address:
         os.environ["RAY_ADDRESS"] = address
+    own_cluster.install()

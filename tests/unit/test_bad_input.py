@@ -28,7 +28,9 @@ def no_ray(monkeypatch):
         pytest.fail("ray.init was called: the error came after Ray work started")
 
     monkeypatch.setattr(ray, "init", fail)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for name in ("RAY_ADDRESS", "RAY_RUNTIME_ENV_HOOK"):  # unset, and restored after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
 
 
 def _error(capsys, argv) -> str:
