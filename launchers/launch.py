@@ -83,11 +83,8 @@ def build_args(argv: list[str]) -> tuple[Preset, list[str], str]:
         default_out = Path(f"runs/{name}")
     out = str(Path(args.out or default_out).expanduser().resolve())
     command = [*preset.argv(), *dry, *passthrough, "--out", out]
-    if preset.command == "compare":
-        command += ["--resume"] if args.resume else []
-        command += ["--address", args.address] if args.address else []
-    elif args.address:  # `raysearch nas search` connects through Ray's own RAY_ADDRESS
-        os.environ["RAY_ADDRESS"] = args.address
+    command += ["--resume"] if args.resume else []
+    command += ["--address", args.address] if args.address else []
     return preset, command, out
 
 

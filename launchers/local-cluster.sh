@@ -36,9 +36,25 @@ NUM_CPUS="${RS_NUM_CPUS:-1}"
 CLUSTER_DIR="${RS_CLUSTER_DIR:-/tmp/raysearch-cluster}"
 TEMP_DIR="${RS_TEMP_DIR:-/tmp/raysearch-ray}"
 ADDRESS="127.0.0.1:$HEAD_PORT"
-# a loopback-only debugging cluster: no token authentication (Ray >= 2.5x enables it by default),
-# so drivers, tests and `ray job submit` connect with the address alone
-export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
+# Ray's token authentication stays on: a random token in $CLUSTER_DIR/auth_token (mode 600),
+# which every driver needs too (`env` prints the variables to export).
+TOKEN_FILE="$CLUSTER_DIR/auth_token"
+export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$TOKEN_FILE"
+# Loopback only. Ray's gRPC servers (GCS, raylet, object manager, agents) listen on 127.0.0.1
+# exactly when their node address is 127.0.0.1, else on every interface; but `ray start`
+# replaces a loopback --node-ip-address (and address) by the host's routable one
+# (ray._private.services.resolve_ip_for_localhost). So the nodes start through RAY_START, which
+# keeps 127.0.0.1, and every process of the cluster and every driver resolves the local node to
+# 127.0.0.1 (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: Ray's loopback-only switch; RAY_START lifts
+# the switch's ban on worker nodes in its own process only).
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+RAY_START=("$PYTHON" -c 'import sys
+from ray._private import ray_constants, services
+ray_constants.ENABLE_RAY_CLUSTER = True  # allow `ray start --address` (a worker node)
+services.resolve_ip_for_localhost = lambda host: host  # keep 127.0.0.1
+from ray.scripts.scripts import main
+sys.exit(main())')
+DRIVER_ENV="RAY_ADDRESS=$ADDRESS RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$TOKEN_FILE RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0"
 
 node_ports() {  # $1 = first port of the node's block of six
   echo "--node-manager-port $1 --object-manager-port $(($1 + 1))" \
@@ -54,7 +70,7 @@ start_node() {  # $1 = node name, rest = `ray start` arguments
   local name="$1"
   shift
   # shellcheck disable=SC2086
-  setsid "$RAY" start --block --disable-usage-stats --temp-dir "$TEMP_DIR" --num-cpus "$NUM_CPUS" \
+  setsid "${RAY_START[@]}" start --block --disable-usage-stats --temp-dir "$TEMP_DIR" --num-cpus "$NUM_CPUS" \
     --num-gpus 0 --node-ip-address 127.0.0.1 "$@" >"$CLUSTER_DIR/$name.log" 2>&1 &
   echo $! >"$CLUSTER_DIR/$name.pid"
 }
@@ -85,6 +101,9 @@ up() {
     return 1
   fi
   mkdir -p "$CLUSTER_DIR" "$TEMP_DIR"
+  if [ ! -s "$TOKEN_FILE" ]; then
+    (umask 077 && "$PYTHON" -c "import secrets; print(secrets.token_hex(32))" >"$TOKEN_FILE")
+  fi
   local dashboard=false
   "$PYTHON" -c "import aiohttp, aiohttp_cors, opencensus" 2>/dev/null && dashboard=true
   # shellcheck disable=SC2046
@@ -96,7 +115,7 @@ up() {
   start_node worker --address "$ADDRESS" $(node_ports $((HEAD_PORT + 11)))
   wait_nodes 2
   echo "local-cluster: up, 2 nodes x $NUM_CPUS CPU"
-  echo "  export RAY_ADDRESS=$ADDRESS"
+  echo "  export $DRIVER_ENV"
   if [ "$dashboard" = true ]; then
     echo "  dashboard / jobs: http://127.0.0.1:$DASHBOARD_PORT"
   else
@@ -136,12 +155,17 @@ status() {
   fi
 }
 
+show_env() {  # the variables a driver needs: eval "$(launchers/local-cluster.sh env)"
+  echo "export $DRIVER_ENV"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  env) show_env ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|env" >&2
     exit 2
     ;;
 esac

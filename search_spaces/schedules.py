@@ -47,6 +47,8 @@ class Param:
         return float(self.low + u * (self.high - self.low))
 
     def check(self, value: Any) -> None:
+        if isinstance(value, bool):  # a bool is an int to Python, not a number to a user
+            raise ValueError(f"parameter {self.name!r} must be a number, got {value!r}")
         if self.choices is not None:
             if value not in self.choices:
                 raise ValueError(

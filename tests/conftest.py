@@ -27,12 +27,6 @@ def synthetic_split(
     return ImageSplit(images.clamp(0, 255).to(torch.uint8), labels)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``fresh_ray_process`` tests first (stable order otherwise): they join an external Ray
-    cluster as a driver, which fails after an earlier ``ray.init`` in the same process."""
-    items.sort(key=lambda item: item.get_closest_marker("fresh_ray_process") is None)
-
-
 @pytest.fixture
 def toy_split() -> ImageSplit:
     return synthetic_split(64)

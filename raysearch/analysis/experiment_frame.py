@@ -11,7 +11,11 @@ into one row per trial (its last epoch). The kind found is in ``frame.attrs["kin
   epoch, ``searcher`` = the method);
 - ``nas-compare``: ``raysearch nas compare``'s table of evaluated architectures, one row per
   (method, seed), with at least :data:`NAS_COMPARE_REQUIRED` (a CSV file, or a folder holding
-  one, e.g. ``OUT/nas_compare.csv``).
+  one, e.g. ``OUT/nas_compare.csv``);
+- ``nas-evaluate``: ``raysearch nas evaluate``'s table, one row per (genotype, seed), with at
+  least :data:`NAS_EVALUATE_REQUIRED` (``OUT/evaluation.csv``), ``searcher`` = the genotype;
+- ``reweight``: a ``raysearch reweight`` folder (Tune trials whose config has ``num_meta``), one
+  row per seed and epoch with its own metrics (``rare_class_acc``, ``class_acc/<c>``, ...).
 """
 
 from __future__ import annotations
@@ -25,14 +29,17 @@ import pandas as pd
 
 from raysearch.analysis.experiments import flatten, load_trial_epochs, read_params
 
-KINDS = ("compare", "tune", "nas-search", "nas-compare")
+KINDS = ("compare", "tune", "nas-search", "nas-compare", "nas-evaluate", "reweight")
 NAS_COMPARE_REQUIRED = ("method", "seed", "test_acc", "search_time_s")
+NAS_EVALUATE_REQUIRED = ("genotype_name", "seed", "test_acc")
+REWEIGHT_KEY = "num_meta"  # a config key only ReweightSettings has
 NAS_SNAPSHOT = "checkpoint_manager_snapshot.json"
 _SEED_NAME = re.compile(r"^(?P<searcher>.+)-seed(?P<seed>\d+)$")
 EXPECTED = (
     "a `raysearch compare` output (tune/<searcher>-seed<s>/), a Tune experiment folder "
-    f"(<trial>/params.json), a NAS search folder ({NAS_SNAPSHOT}) or a NAS compare table "
-    f"(CSV with columns {', '.join(NAS_COMPARE_REQUIRED)})"
+    f"(<trial>/params.json), a NAS search folder ({NAS_SNAPSHOT}), a NAS compare table "
+    f"(CSV with columns {', '.join(NAS_COMPARE_REQUIRED)}), a NAS evaluation table (CSV with "
+    f"columns {', '.join(NAS_EVALUATE_REQUIRED)}) or a `raysearch reweight` folder"
 )
 
 
@@ -47,15 +54,25 @@ def _tune_experiments(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and _has_trials(p))
 
 
-def _nas_compare_csv(path: Path) -> Path | None:
-    """``path`` or the first CSV in it with the NAS compare columns (``nas_compare.csv``)."""
+def _table_csv(path: Path, required: tuple[str, ...]) -> Path | None:
+    """``path`` or the first CSV in it with the ``required`` columns (``nas_compare.csv``)."""
     candidates = [path] if path.is_file() else sorted(path.glob("*.csv"))
     for csv in candidates:
         if csv.suffix == ".csv":
             header = set(pd.read_csv(csv, nrows=0).columns)
-            if set(NAS_COMPARE_REQUIRED) <= header:
+            if set(required) <= header:
                 return csv
     return None
+
+
+def _is_reweight(experiments: list[Path]) -> bool:
+    """Every trial config of the first experiment that has one is a ReweightSettings config."""
+    for experiment in experiments:
+        for trial_dir in sorted(p.parent for p in experiment.glob("*/params.json")):
+            config = read_params(trial_dir)
+            if config is not None:
+                return REWEIGHT_KEY in config
+    return False
 
 
 def _nas_snapshot(folder: Path) -> Path | None:
@@ -69,13 +86,15 @@ def detect_kind(path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such results folder {str(path)!r}; expected {EXPECTED}")
-    if _nas_compare_csv(path) is not None:  # a NAS compare folder also holds Ray folders
+    if _table_csv(path, NAS_COMPARE_REQUIRED) is not None:  # its folder also holds Ray folders
         return "nas-compare"
+    if _table_csv(path, NAS_EVALUATE_REQUIRED) is not None:  # the same for nas evaluate
+        return "nas-evaluate"
     if path.is_dir():
         if (path / "tune").is_dir() and _tune_experiments(path / "tune"):
             return "compare"
         if _tune_experiments(path):
-            return "tune"
+            return "reweight" if _is_reweight(_tune_experiments(path)) else "tune"
         if _nas_snapshot(path) is not None:
             return "nas-search"
     raise ValueError(f"{str(path)!r} holds no raysearch results; expected {EXPECTED}")
@@ -139,15 +158,17 @@ def _load_nas_search(folder: Path) -> pd.DataFrame:
     ).reset_index(drop=True)  # fmt: skip
 
 
-def _load_nas_compare(path: Path) -> pd.DataFrame:
-    csv = _nas_compare_csv(path)
+def _load_table(path: Path, required: tuple[str, ...], searcher: str) -> pd.DataFrame:
+    """A NAS compare or evaluation table; ``searcher`` names the column that labels a row."""
+    csv = _table_csv(path, required)
     assert csv is not None
     frame = pd.read_csv(csv)
     if frame.empty:
         raise ValueError(f"{csv} has a header but no rows")
+    labels = frame[searcher]
     return frame.assign(
-        searcher=frame["method"],
-        trial_id=[f"{m}-seed{s}" for m, s in zip(frame["method"], frame["seed"], strict=True)],
+        searcher=labels,
+        trial_id=[f"{m}-seed{s}" for m, s in zip(labels, frame["seed"], strict=True)],
     )
 
 
@@ -161,12 +182,14 @@ def load_experiment(path: str | Path) -> pd.DataFrame:
     kind = detect_kind(path)
     if kind == "compare":
         frame = _load_tune(_tune_experiments(path / "tune"))
-    elif kind == "tune":
+    elif kind in ("tune", "reweight"):
         frame = _load_tune(_tune_experiments(path))
     elif kind == "nas-search":
         frame = _load_nas_search(path)
+    elif kind == "nas-evaluate":
+        frame = _load_table(path, NAS_EVALUATE_REQUIRED, "genotype_name")
     else:
-        frame = _load_nas_compare(path)
+        frame = _load_table(path, NAS_COMPARE_REQUIRED, "method")
     frame.attrs.update(kind=kind, path=str(path))
     return frame
 
@@ -174,7 +197,7 @@ def load_experiment(path: str | Path) -> pd.DataFrame:
 def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per trial (its last epoch), with ``epochs_trained``, ``finished`` and
     ``trial_order`` (1-based rank of the finishing time within its searcher and seed)."""
-    if "epoch" not in frame:  # a NAS compare table is one row per trial already
+    if "epoch" not in frame:  # a NAS compare/evaluation table is one row per trial already
         final = frame.copy()
     else:
         keys = ["searcher", "seed", "trial_id"]

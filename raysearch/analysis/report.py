@@ -4,11 +4,16 @@ Schedule searches (``compare``/``tune``): best-so-far vs budget, R(t) of the top
 accuracy per epoch, and the summary of :func:`compare_report.summary_table` (final best per
 searcher: mean, 95 % bootstrap interval, one-sided Mann-Whitney p vs random search). NAS
 searches: accuracy per epoch. NAS comparisons: test accuracy vs search time and the per-method
-summary of :func:`nas_report.nas_summary_table` (the same statistics vs DARTS).
+summary of :func:`nas_report.nas_summary_table` (the same statistics vs DARTS). NAS
+evaluations: the table of (genotype, seed) rows. Reweighting: accuracy per epoch and each
+seed's final metrics. The files appear only when all of them were written.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -33,6 +38,8 @@ from raysearch.analysis.stats import markdown_table  # noqa: E402
 from search_spaces.schedules import get_family  # noqa: E402
 
 TOP_SCHEDULES = 5
+NAS_EVALUATE_COLUMNS = ("genotype_name", "seed", "params_m", "test_acc", "wall_time_s", "error")
+REWEIGHT_METRICS = ("val_acc", "test_acc", "rare_class_acc", "test_acc_w2", "rare_class_acc_w2")
 
 
 def full_epochs(final: pd.DataFrame) -> int:
@@ -109,10 +116,21 @@ def _nas_compare_report(final: pd.DataFrame, out: Path) -> list[Path]:
     return [out / "nas_acc_vs_search_time.png", out / "summary.md"]
 
 
-def write_report(frame: pd.DataFrame, out: str | Path) -> list[Path]:
-    """Write ``epochs.csv`` (long), ``trials.csv`` (final rows), plots and ``summary.md``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def _nas_evaluate_report(final: pd.DataFrame, out: Path) -> list[Path]:
+    shown = [c for c in NAS_EVALUATE_COLUMNS if c in final]
+    (out / "summary.md").write_text(markdown_table(final[shown].set_index("genotype_name")))
+    return [out / "summary.md"]
+
+
+def _reweight_report(epochs: pd.DataFrame, final: pd.DataFrame, out: Path) -> list[Path]:
+    metrics = [m for m in REWEIGHT_METRICS if m in epochs]
+    plot_accuracy_per_epoch(epochs, metrics, out / "accuracy_per_epoch.png")
+    shown = [c for c in ("searcher", "seed", "epochs_trained", *metrics) if c in final]
+    (out / "summary.md").write_text(markdown_table(final[shown].set_index("searcher")))
+    return [out / "accuracy_per_epoch.png", out / "summary.md"]
+
+
+def _write_all(frame: pd.DataFrame, out: Path) -> list[Path]:
     final = final_rows(frame)
     written = [out / "epochs.csv", out / "trials.csv"]
     frame.to_csv(written[0], index=False)
@@ -124,6 +142,28 @@ def write_report(frame: pd.DataFrame, out: str | Path) -> list[Path]:
         written += _nas_search_report(frame, out)
     elif kind == "nas-compare":
         written += _nas_compare_report(final, out)
+    elif kind == "nas-evaluate":
+        written += _nas_evaluate_report(final, out)
+    elif kind == "reweight":
+        written += _reweight_report(frame, final, out)
     else:
         raise ValueError(f"unknown experiment kind {kind!r}; load the frame with load_experiment")
     return written
+
+
+def write_report(frame: pd.DataFrame, out: str | Path) -> list[Path]:
+    """Write ``epochs.csv`` (long), ``trials.csv`` (final rows), plots and ``summary.md``.
+
+    Everything is written into a temporary folder beside ``out`` first and moved into ``out``
+    only when all of it succeeded, so a failure leaves no partial report behind."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        staged = _write_all(frame, staging)
+        out.mkdir(exist_ok=True)
+        for path in staged:
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / path.name for path in staged]

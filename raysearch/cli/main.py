@@ -6,11 +6,13 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from raysearch.cli.analyze import add_analyze_parser
+from raysearch.cli.checks import at_least, check_out_folder
 from raysearch.cli.nas import add_nas_parser
 from raysearch.cli.reweight import add_reweight_parser
 from raysearch.data import DEFAULT_DATASET, dataset_names
@@ -24,7 +26,9 @@ def parse_schedule(text: str, *, noise: str) -> dict[str, Any]:
         rate = NoiseSpec.parse(noise).rate
         return default_config(text, noise_rate=rate)
     candidate = Path(text)
-    raw = candidate.read_text() if candidate.suffix == ".json" and candidate.is_file() else text
+    if candidate.suffix == ".json" and not candidate.is_file():
+        raise FileNotFoundError(f"--schedule file not found: {text}")
+    raw = candidate.read_text() if candidate.suffix == ".json" else text
     try:
         config = json.loads(raw)
     except json.JSONDecodeError:
@@ -34,6 +38,13 @@ def parse_schedule(text: str, *, noise: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"--schedule JSON must be an object with a 'family' key, got {config!r}")
     return config
+
+
+ONE_EPOCH_WARNING = (
+    "raysearch: warning: --epochs 1: a schedule R(t) is read at t = 0 only (t x 200/E, see "
+    "search_spaces/schedules.py), and R(0) = 1 (keep every sample) for every s2e, coteaching "
+    "and single config, so every trial trains alike and scores the same; use --epochs >= 2"
+)
 
 
 def _add_trial_options(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +93,8 @@ def _trial(args: argparse.Namespace) -> int:
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
     )  # fmt: skip
     schedule = check_schedule_config(parse_schedule(args.schedule, noise=args.noise))
+    at_least("--cpus", args.cpus, 1)
+    check_out_folder(args.out)
     print(f"schedule: {json.dumps(schedule)}")
 
     from raysearch.tune.single_trial import run_single_trial  # imports Ray only after validation
@@ -117,6 +130,9 @@ def compare_settings(args: argparse.Namespace) -> Any:
 
 def _compare(args: argparse.Namespace) -> int:
     settings = compare_settings(args)  # validation only; Ray starts in run_compare
+    check_out_folder(args.out)
+    if settings.trial.epochs == 1:
+        print(ONE_EPOCH_WARNING, file=sys.stderr, flush=True)
     from raysearch.analysis.compare_report import summary_markdown, summary_table
     from raysearch.tune.compare import run_compare
 
@@ -200,6 +216,14 @@ def _command_line(argv: Sequence[str] | None) -> list[str]:
     return [*program, *sys.argv[1:]]
 
 
+def is_failed_lookup(error: BaseException) -> bool:
+    """A ``KeyError`` carrying a bare key (``frame["val_acc"]`` failed: a bug, not bad input).
+    Validation ``KeyError``s carry a sentence naming the value and what is allowed."""
+    if not isinstance(error, KeyError):
+        return False
+    return not (len(error.args) == 1 and isinstance(error.args[0], str) and " " in error.args[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from raysearch.analysis.results_folder import INTERRUPTED_EXIT, Interrupted, resume_hint
 
@@ -216,6 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError, FileNotFoundError, ConnectionError) as error:
         if os.environ.get("RAYSEARCH_DEBUG"):  # the full traceback, e.g. for an error mid-run
             raise
+        command = " ".join(filter(None, (args.command, getattr(args, "nas_command", None))))
+        if is_failed_lookup(error):
+            traceback.print_exc()
+            print(f"raysearch: internal error in `raysearch {command}`: missing key {error} "
+                  "(traceback above)", file=sys.stderr)  # fmt: skip
+            return 1
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"raysearch: error: {message}", file=sys.stderr)
         return 2

@@ -19,9 +19,11 @@ from raysearch.analysis.results_folder import (
     write_atomic,
     write_fingerprint,
 )
+from raysearch.cli.checks import check_out_folder, use_ray_address
 from raysearch.data.augment import AUGMENTATIONS
 from raysearch.nas.methods import method_names, takes_base
 
+ADDRESS_HELP = "Ray address, checked in seconds (default: RAY_ADDRESS, else a local Ray)"
 BN_HELP = "batches to recompute BatchNorm statistics on before testing (0: DARTS' recipe)"
 AUGMENT_HELP = (
     "standard: random crop (padding 4), horizontal flip, per-channel normalisation (DARTS); "
@@ -42,14 +44,14 @@ def _search(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
     check_search(settings, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
-    out = Path(args.out).absolute()  # created only for a search that can start
+    out = check_out_folder(args.out)  # created only for a search that can start
     fingerprint = {**asdict(settings), "workers": args.workers,
                    "gpus_per_worker": args.gpus_per_worker}  # fmt: skip
     if claim_folder(out, "nas search", fingerprint, resume=args.resume) is FolderState.FINISHED:
         print(f"{out} finished earlier with these settings; nothing to run")
         print(f"genotype: {(out / 'genotype.txt').read_text().strip()}")
         return 0
-    _check_ray_address()
+    use_ray_address(args.address)
     write_fingerprint(out, "nas search", fingerprint)
     write_atomic(out / "settings.json", json.dumps(asdict(settings), indent=2))  # for analyze
     result = run_search(  # validates everything before Ray starts; raises if the job fails
@@ -71,12 +73,6 @@ def _absolute(path: str | None) -> str | None:
     return None if path is None else str(Path(path).expanduser().resolve())
 
 
-def _check_ray_address() -> None:
-    """Fail in seconds on an unreachable ``RAY_ADDRESS`` (launch.py passes ``--address`` so)."""
-    from raysearch.tune.preflight import check_ray_address
-
-    check_ray_address(None)
-
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``search`` and ``compare``: data, supernet size, budget, scaling."""
@@ -92,6 +88,7 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batches", type=int, default=None, help="steps per epoch cap")
     parser.add_argument("--augment", default="standard", choices=AUGMENTATIONS, help=AUGMENT_HELP)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--address", default=None, help=ADDRESS_HELP)
     _add_resume_option(parser)
 
 
@@ -133,7 +130,8 @@ def _compare(args: argparse.Namespace) -> int:
         workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         max_concurrent=args.max_concurrent,
     )  # fmt: skip
-    _check_ray_address()
+    check_out_folder(args.out)
+    use_ray_address(args.address)
     frame = run_compare(settings, args.out, resume=args.resume)  # validates before Ray starts
     out = Path(args.out).expanduser().resolve()
     print((out / "nas_compare.md").read_text(), end="")
@@ -159,7 +157,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     plan_evaluations(args.genotype, seeds, budget)  # bad input fails here, before Ray starts
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise ValueError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
-    out = Path(args.out).expanduser().resolve()
+    out = check_out_folder(args.out).resolve()
     fingerprint = {"genotypes": args.genotype, "seeds": seeds, "budget": asdict(budget)}
     shown = ["genotype_name", "seed", "params_m", "test_acc", "wall_time_s", "error"]
     if claim_folder(out, "nas evaluate", fingerprint, resume=args.resume) is FolderState.FINISHED:
@@ -169,7 +167,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         frame = pd.read_csv(out / "evaluation.csv")
         print(frame[shown].to_string(index=False))
         return 0 if frame["error"].isna().all() else 1
-    _check_ray_address()
+    use_ray_address(args.address)
     from raysearch.tune.nas_evaluate import evaluate
 
     write_fingerprint(out, "nas evaluate", fingerprint)
@@ -235,5 +233,6 @@ def add_nas_parser(commands: Any) -> None:
     evaluate.add_argument("--gpus-per-worker", type=float, default=0.0)
     evaluate.add_argument("--max-concurrent", type=int, default=None, help="jobs at once")
     evaluate.add_argument("--out", required=True)
+    evaluate.add_argument("--address", default=None, help=ADDRESS_HELP)
     _add_resume_option(evaluate)
     evaluate.set_defaults(func=_evaluate)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from raysearch.analysis.results_folder import (
@@ -13,6 +12,7 @@ from raysearch.analysis.results_folder import (
     write_atomic,
     write_fingerprint,
 )
+from raysearch.cli.checks import at_least, check_out_folder, use_ray_address
 from raysearch.data import DEFAULT_DATASET
 
 
@@ -49,7 +49,8 @@ def _reweight(args: argparse.Namespace) -> int:
         b_update=args.b_update,
     )  # fmt: skip
     seeds = parse_seeds(args.seeds)
-    out = Path(args.out).expanduser().resolve()
+    at_least("--cpus-per-trial", args.cpus_per_trial, 1)
+    out = check_out_folder(args.out).resolve()
     csv = out / f"reweight_{args.method}.csv"
     fingerprint = {**settings.to_config(), "seeds": seeds, "cpus_per_trial": args.cpus_per_trial}
     if claim_folder(out, "reweight", fingerprint, resume=args.resume) is FolderState.FINISHED:
@@ -58,6 +59,7 @@ def _reweight(args: argparse.Namespace) -> int:
         print(f"{out} finished earlier with these settings; nothing to run")
         print(summary_table(pd.read_csv(csv)))
         return 0
+    use_ray_address(args.address)
     from raysearch.tune.reweight_trials import run_reweight_trials  # Ray only after validation
 
     write_fingerprint(out, "reweight", fingerprint)
@@ -100,7 +102,9 @@ def add_reweight_parser(commands: Any) -> None:
     parser.add_argument("--max-batches-per-epoch", type=int, default=None)
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--cpus-per-trial", type=int, default=1)
-    parser.add_argument("--address", default=None, help="Ray address (default: a local Ray)")
+    parser.add_argument(
+        "--address", default=None, help="Ray address, checked in seconds (default: a local Ray)"
+    )
     parser.add_argument("--out", default="runs/reweight", help="Tune storage and CSV folder")
     parser.add_argument("--resume", action="store_true", help="finish the interrupted run in --out")
     parser.set_defaults(func=_reweight)

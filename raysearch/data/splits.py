@@ -70,6 +70,12 @@ def to_float(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.
     return images.to(device, non_blocking=True).float().div_(255.0)
 
 
+def check_batch_limit(limit: int | None, name: str = "limit") -> None:
+    """``ValueError`` unless ``limit`` (batches per epoch) is ``None`` (all) or >= 1."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"{name} must be an integer >= 1 (or unset: every batch), got {limit!r}")
+
+
 def iterate_batches(
     split: ImageSplit,
     batch_size: int,
@@ -78,13 +84,18 @@ def iterate_batches(
     generator: torch.Generator | None = None,
     drop_last: bool = False,
     device: torch.device | str = "cpu",
+    limit: int | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Yield ``(images, labels, indices)`` batches; indices point into ``split``."""
+    """Yield ``(images, labels, indices)`` batches; indices point into ``split``. ``limit`` caps
+    the number of batches (the first ``limit`` of the same order; ``None``: all)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_batch_limit(limit)
     n = len(split)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     stop = n - n % batch_size if drop_last else n
+    if limit is not None:
+        stop = min(stop, limit * batch_size)
     for start in range(0, stop, batch_size):
         idx = order[start : start + batch_size]
         yield to_float(split.images[idx], device), split.labels[idx].to(device), idx

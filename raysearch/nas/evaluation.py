@@ -306,9 +306,10 @@ class Evaluation:
         self.model.train()
         losses, hits, seen = 0.0, 0.0, 0
         batches = iterate_batches(
-            self.train_split, b.batch_size, shuffle=True, generator=g, drop_last=True
-        )
-        for _, (x, y, _idx) in zip(range(self.steps), batches, strict=False):
+            self.train_split, b.batch_size, shuffle=True, generator=g, drop_last=True,
+            limit=self.steps,
+        )  # fmt: skip
+        for x, y, _idx in batches:
             x = self.augmentation.train(x.to(self.device), g)
             y = y.to(self.device)
             logits, aux = self.model(x)

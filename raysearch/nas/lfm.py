@@ -226,7 +226,8 @@ class LFM:
             assert isinstance(stem, nn.Conv2d)
             encoder = default_encoder(stem.in_channels).to(alpha.dtype)
         if encoder_checkpoint is not None:
-            encoder.load_state_dict(torch.load(Path(encoder_checkpoint), map_location="cpu"))
+            state = torch.load(Path(encoder_checkpoint), map_location="cpu", weights_only=True)
+            encoder.load_state_dict(state)
         self.encoder = encoder.to(alpha.device)
         forward = wrap_module(self.second) if wrap_module is not None else self.second
         self.w2 = WeightLearner(

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raysearch.data import ImageSplit, iterate_batches
+from raysearch.data import ImageSplit, check_batch_limit, iterate_batches
 from raysearch.models import build_model
 from raysearch.noisy.noisy_data import NoisyData
 
@@ -46,6 +46,7 @@ class CoteachingConfig:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_batch_limit(self.max_batches_per_epoch, "max_batches_per_epoch")
         if self.decay_start is not None and not 0 <= self.decay_start <= self.epochs:
             raise ValueError(
                 f"decay_start must be in [0, epochs={self.epochs}], got {self.decay_start}"
@@ -178,12 +179,8 @@ class CoteachingRun:
             generator=self.shuffle,
             drop_last=True,
             device=self.device,
+            limit=self.config.max_batches_per_epoch,
         ):
-            if (
-                self.config.max_batches_per_epoch is not None
-                and batches >= self.config.max_batches_per_epoch
-            ):
-                break
             logits1, logits2 = self.nets[0](images), self.nets[1](images)
             keep = num_kept(keep_rate, len(labels))
             loss1, loss2, picked1, picked2 = coteaching_losses(logits1, logits2, labels, keep)

@@ -80,7 +80,7 @@ class NoiseSpec:
     @classmethod
     def parse(cls, text: str) -> NoiseSpec:
         """Parse ``symmetric:0.5``, ``pair:0.45`` or ``none``."""
-        if text.strip().lower() in ("none", "clean", ""):
+        if text.strip().lower() in ("none", "clean"):
             return cls(None, 0.0)
         kind, sep, rate_text = text.partition(":")
         kind = kind.strip().lower()

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raysearch.data import ImageSplit, iterate_batches, to_float
+from raysearch.data import ImageSplit, check_batch_limit, iterate_batches, to_float
 from raysearch.models import build_model
 from raysearch.reweight.b_update import WeightTable, check_b_update, clip_by_total_norm
 from raysearch.reweight.data import ReweightData
@@ -83,6 +83,7 @@ class LFMDRConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.b_init is not None and self.b_init < 0:
             raise ValueError(f"b_init must be >= 0, got {self.b_init}")
+        check_batch_limit(self.max_batches_per_epoch, "max_batches_per_epoch")
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of W1 and W2 in ``epoch`` (0-based): /10 at 80 % and 90 % of training."""
@@ -262,12 +263,8 @@ class ReweightRun:
             generator=self.shuffle,
             drop_last=True,
             device=self.device,
+            limit=self.config.max_batches_per_epoch,
         ):
-            if (
-                self.config.max_batches_per_epoch is not None
-                and batches >= self.config.max_batches_per_epoch
-            ):
-                break
             index = index.to(self.device)
             if self.lfm:
                 entries = self.b.entries(index, batches)

@@ -48,6 +48,7 @@ from raysearch.tune.searchers import (
 )
 from raysearch.tune.spaces import SCHEDULE_KEY, family_space, simplex_groups
 from raysearch.tune.trainable import CoteachingTrainable
+from raysearch.tune.tune_logging import quiet_missing_result_files
 from search_spaces.schedules import get_family
 
 METRIC, MODE = "val_acc", "max"
@@ -55,6 +56,7 @@ METRIC, MODE = "val_acc", "max"
 # them back over the experiment folder at every snapshot, which would reset the count
 BUDGET_FILE = "epoch_budget.state"
 DONE_MARKER = "DONE"
+quiet_missing_result_files()  # Tune's warning about never-run trials (see tune_logging)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class CompareSettings:
             ("seeds", self.seeds, 1),
             ("samples_per_iter", self.samples_per_iter, 2),
             ("concurrency", self.concurrency, 1),
+            ("cpus_per_trial", self.cpus_per_trial, 1),
         ):
             if value < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")
@@ -120,15 +123,20 @@ def _number(value: Any) -> str:
 
 
 class _Progress(tune.Callback):
-    """One line per finished or failed trial: experiment (strategy and seed), count, trial id,
-    epochs, val/test accuracy, label precision and the best validation accuracy so far."""
+    """One line per trial that ends, however it ends: finished or stopped (by its schedule or a
+    scheduler), failed, or left paused or running when the experiment ended (Hyperband/ASHA
+    when the epoch budget ran out: Tune calls no trial hook for those, so they are printed at
+    the experiment's end). Each line: experiment (strategy and seed), count, trial id, epochs,
+    val/test accuracy, label precision and the best validation accuracy so far."""
 
     def __init__(self, label: str) -> None:
         self.label, self.count, self.best = label, 0, float("-inf")
+        self.printed: set[str] = set()
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def _done_line(self, trial: Any, how: str = "done") -> None:
         result = trial.last_result or {}
         self.count += 1
+        self.printed.add(trial.trial_id)
         val = result.get(METRIC, float("nan"))
         if isinstance(val, float) and val == val:
             self.best = max(self.best, val)
@@ -137,18 +145,32 @@ class _Progress(tune.Callback):
             for name in ("val_acc", "test_acc", "label_precision")
         )
         print(
-            f"[{self.label}] trial {self.count} done: {trial.trial_id} epochs={result.get('epoch')} "
+            f"[{self.label}] trial {self.count} {how}: {trial.trial_id} epochs={result.get('epoch')} "
             f"{metrics} best_val={self.best:.4f}",
             flush=True,
         )
 
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._done_line(trial)
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.printed.add(trial.trial_id)
         epoch = (trial.last_result or {}).get("epoch")
         print(
             f"[{self.label}] trial {trial.trial_id} failed after epoch {epoch}; "
             f"traceback in {trial.path}/error.txt",
             flush=True,
         )
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        unprinted = [t for t in trials if t.trial_id not in self.printed]
+        ran = [t for t in unprinted if (t.last_result or {}).get("epoch") is not None]
+        for trial in ran:  # TERMINATED by the end of the experiment, or left PAUSED/RUNNING
+            status = str(trial.status).lower()
+            self._done_line(trial, "stopped" if status == "terminated" else f"ended while {status}")
+        if len(unprinted) > len(ran):
+            never = len(unprinted) - len(ran)
+            print(f"[{self.label}] {never} trial(s) created but never run", flush=True)
 
 
 def configure_experiment_snapshots() -> None:

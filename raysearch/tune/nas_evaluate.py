@@ -28,6 +28,7 @@ import torch
 
 from raysearch.analysis.results_folder import Interrupted, sigint_handler_kept
 from raysearch.nas.evaluation import EvalBudget, EvalJob, plan_evaluations
+from raysearch.tune.checkpoint_state import load_state
 
 COLUMNS = [
     "genotype_name", "genotype", "seed", "params_m", "test_acc", "wall_time_s",
@@ -200,9 +201,7 @@ def _train_loop(config: dict[str, Any]) -> None:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            run.load_state_dict(
-                torch.load(os.path.join(folder, "evaluation.pt"), map_location=run.device)
-            )
+            run.load_state_dict(load_state(os.path.join(folder, "evaluation.pt"), run.device))
     started = time.time()
     epochs_left = max(budget.epochs - run.epoch, 0)
     for _ in range(max(epochs_left, 1)):  # a finished job reports its result once more

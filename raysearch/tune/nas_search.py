@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from typing import Any
 
 import torch
@@ -39,6 +38,7 @@ from raysearch.data import (
 from raysearch.nas.attention import AttentionNAS
 from raysearch.nas.methods import SupernetMethod, build_method, method_names, takes_base
 from raysearch.nas.search_split import alpha_digest, alpha_entropy, search_shards
+from raysearch.tune.checkpoint_state import load_state
 from search_spaces.darts import format_cell_genotypes
 
 
@@ -207,7 +207,7 @@ def train_loop(config: dict[str, Any]) -> None:
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d:
-            state = torch.load(os.path.join(d, "search.pt"), weights_only=False)
+            state = load_state(os.path.join(d, "search.pt"))
         method.load_state_dict(state["method"])
         start, search_time = int(state["epoch"]), float(state["search_time_s"])
     elif s.trace_dir is not None:
@@ -217,8 +217,8 @@ def train_loop(config: dict[str, Any]) -> None:
         """(images, labels, row numbers in the training set, the same on every rank);
         augmented for training (``g`` given), only normalised for ASM-NAS' selection pass."""
         it = iterate_batches(split, s.batch_size, shuffle=g is not None, generator=g,
-                             drop_last=True, device=device)  # fmt: skip
-        for x, y, idx in islice(it, steps):  # same step count on every rank
+                             drop_last=True, device=device, limit=steps)  # fmt: skip
+        for x, y, idx in it:  # same step count on every rank
             yield (recipe.train(x, g) if g is not None else recipe.test(x)), y, rows[idx]
 
     for epoch in range(start, s.epochs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 
 from raysearch.data import check_dataset_files
 from raysearch.noisy.settings import TrialSettings
+from raysearch.tune.inert_pickle import InertObject, inert_loads
 
 CONNECT_TIMEOUT_S = 5.0
 _LOCAL_ADDRESSES = ("", "auto", "local")
@@ -63,6 +65,9 @@ def _latest(paths: list[Path]) -> list[Path]:
 
 
 def _check_file(path: Path, out: Path) -> None:
+    """Read ``path`` as Tune or the trainable will, without running anything it contains: JSON,
+    a pickle decoded inertly (only its structure is checked), a checkpoint with
+    ``torch.load(weights_only=True)`` (plain tensors and containers, never a global)."""
     try:
         if path.suffix == ".json":
             json.loads(path.read_text())
@@ -71,9 +76,9 @@ def _check_file(path: Path, out: Path) -> None:
             try:
                 json.loads(raw)  # the S2E searcher saves its state as JSON
             except ValueError:
-                pickle.loads(raw)
+                inert_loads(raw)
         else:
-            torch.load(path, map_location="cpu", weights_only=False)
+            torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any failure to read means a corrupted file
         raise ValueError(
             f"corrupted checkpoint file {path} ({type(error).__name__}: {error}); nothing in "
@@ -86,6 +91,56 @@ def _json_field(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+# The globals of a checkpoint manager as Tune 2.x cloudpickles it (local or pyarrow storage),
+# all data-only constructors. ``Tuner.restore`` unpickles the manager for real, so one naming
+# anything else is refused.
+_MANAGER_GLOBALS = {
+    ("ray.train._internal.checkpoint_manager", "_CheckpointManager"),
+    ("ray.train._internal.session", "_TrainingResult"),
+    ("ray.tune", "CheckpointConfig"),  # what a Tune run writes (Tune's re-exports) ...
+    ("ray.tune", "Checkpoint"),
+    ("ray.train", "CheckpointConfig"),  # ... and the same classes under Ray Train's names
+    ("ray.train", "Checkpoint"),
+    ("ray.train._checkpoint", "Checkpoint"),
+    ("uuid", "UUID"),
+    # numpy scalars and arrays in a checkpoint's metrics (e.g. a searcher's float64 config)
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("collections", "OrderedDict"),
+}
+_PYARROW_FS = re.compile(r"pyarrow\._(fs|s3fs|gcsfs|azurefs|hdfs)")
+_FS_CONSTRUCTORS = ("FileSystem._from_uri", "_reconstruct")
+
+
+def _allowed_in_manager(module: str, name: str) -> bool:
+    return (module, name) in _MANAGER_GLOBALS or (
+        _PYARROW_FS.fullmatch(module) is not None and name.endswith(_FS_CONSTRUCTORS)
+    )
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    return obj.attribute(name) if isinstance(obj, InertObject) else None
+
+
+def _latest_checkpoint_path(manager: Any) -> str | None:
+    """The path of the latest checkpoint in Tune's cloudpickled checkpoint manager, read from an
+    inert decode that refuses any global Tune never writes there."""
+    if not (isinstance(manager, dict) and "value" in manager):
+        return None
+    decoded, names = inert_loads(bytes.fromhex(manager["value"]))
+    unexpected = sorted(f"{m}.{n}" for m, n in names if not _allowed_in_manager(m, n))
+    if unexpected:
+        raise ValueError(f"the checkpoint manager names {unexpected}, which Tune never writes "
+                         "there (a crafted file?); refusing to restore it")  # fmt: skip
+    result = _attribute(decoded, "_latest_checkpoint_result")
+    path = _attribute(_attribute(result, "checkpoint"), "path")
+    return path if isinstance(path, str) else None
+
+
 def restored_checkpoints(experiment: Path, state_file: Path) -> list[Path]:
     """The checkpoint folder ``Tuner.restore`` resumes each unfinished trial from: the latest one
     recorded in the experiment state (a newer, half-written folder of a killed run is ignored).
@@ -94,11 +149,7 @@ def restored_checkpoints(experiment: Path, state_file: Path) -> list[Path]:
     for trial_json, metadata_json in _json_field(json.loads(state_file.read_text()))["trial_data"]:
         if _json_field(trial_json).get("status") == "TERMINATED":
             continue
-        manager = _json_field(metadata_json).get("checkpoint_manager")
-        if isinstance(manager, dict) and "value" in manager:  # Tune's cloudpickle fallback
-            manager = pickle.loads(bytes.fromhex(manager["value"]))
-        result = getattr(manager, "latest_checkpoint_result", None)
-        path = getattr(getattr(result, "checkpoint", None), "path", None)
+        path = _latest_checkpoint_path(_json_field(metadata_json).get("checkpoint_manager"))
         if path:
             folders.append(experiment / Path(path).parent.name / Path(path).name)
     return folders
@@ -134,7 +185,7 @@ def check_resumable(out: str | Path) -> None:
         for state in states:
             try:
                 folders = restored_checkpoints(experiment, state)
-            except (KeyError, TypeError, ValueError, pickle.UnpicklingError) as error:
+            except (KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as error:
                 raise ValueError(f"corrupted experiment state {state} ({error}); nothing in "
                                  f"{out} was changed or deleted") from None  # fmt: skip
             for folder in folders:

@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import ray
 from ray import tune
 
 from raysearch.analysis.results_folder import Interrupted, sigint_handler_kept
 from raysearch.reweight.settings import ReweightSettings
-from raysearch.tune.preflight import plan_ran
+from raysearch.tune.preflight import init_ray, plan_ran
 from raysearch.tune.reweight_trainable import ReweightTrainable
 
 FINAL_COLUMNS = [
@@ -34,8 +33,7 @@ def run_reweight_trials(
     if not seeds:
         raise ValueError("seeds must name at least one training seed")
     storage = Path(storage_path).expanduser().resolve()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, configure_logging=False)
+    init_ray(address)
     trainable = tune.with_resources(ReweightTrainable, {"cpu": cpus_per_trial})
     param_space = {**settings.to_config(), "seed": tune.grid_search(list(seeds))}
     experiment = storage / f"reweight-{settings.method}"

@@ -22,6 +22,7 @@ import torch
 from ray import tune
 
 from raysearch.noisy.settings import TrialSettings, build_run
+from raysearch.tune.checkpoint_state import load_state
 
 
 def trial_device() -> torch.device:
@@ -65,12 +66,10 @@ class EpochTrainable(tune.Trainable):
         torch.save(self.run.state_dict(), Path(checkpoint_dir) / self.CHECKPOINT_FILE)
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:  # type: ignore[override]
-        """Tune passes the checkpoint folder, since ``save_checkpoint`` returns no dict."""
-        path = Path(checkpoint_dir) / self.CHECKPOINT_FILE
-        try:
-            state = torch.load(path, map_location=self.run.device, weights_only=False)
-        except (OSError, RuntimeError, EOFError) as error:
-            raise RuntimeError(f"cannot read checkpoint {path}: {error}") from error
+        """Tune passes the checkpoint folder, since ``save_checkpoint`` returns no dict. The file
+        is read with ``weights_only=True``: tensors and plain containers only, so a crafted
+        checkpoint is refused instead of running the code it names."""
+        state = load_state(Path(checkpoint_dir) / self.CHECKPOINT_FILE, self.run.device)
         self.run.load_state_dict(state)
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:

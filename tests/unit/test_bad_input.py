@@ -4,6 +4,7 @@
 error comes before any Ray work.
 """
 
+import ast
 import importlib.util
 import json
 import pickle
@@ -29,7 +30,9 @@ def no_ray(monkeypatch):
         pytest.fail("ray.init was called: the error came after Ray work started")
 
     monkeypatch.setattr(ray, "init", fail)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for name in ("RAY_ADDRESS", "RAY_RUNTIME_ENV_HOOK"):  # unset, and restored after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
 
 
 def _error(capsys, argv) -> str:
@@ -54,6 +57,19 @@ def _error(capsys, argv) -> str:
          "dataset 'fashion-mnist' not found; looked in /nonexistent,"),
         (["compare", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
         (["trial", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+        (["reweight", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+        (["compare", "--noise", ""], "bad noise spec ''; expected 'none' or KIND:RATE"),
+        (["reweight", "--noise", ""], "bad noise spec ''; expected 'none' or KIND:RATE"),
+        (["compare", "--max-batches-per-epoch", "0"],
+         "max_batches_per_epoch must be an integer >= 1 (or unset: every batch), got 0"),
+        (["reweight", "--max-batches-per-epoch", "0"], "max_batches_per_epoch must be an integer >= 1"),
+        (["trial", "--schedule", '{"family": "coteaching", "tau": true, "t_k": 10, "c": 1}'],
+         "parameter 'tau' must be a number, got True"),
+        (["trial", "--schedule", "/nonexistent/schedule.json"],
+         "--schedule file not found: /nonexistent/schedule.json"),
+        (["compare", "--cpus-per-trial", "0"], "cpus_per_trial must be >= 1, got 0"),
+        (["trial", "--cpus", "0"], "--cpus must be >= 1, got 0"),
+        (["reweight", "--cpus-per-trial", "0"], "--cpus-per-trial must be >= 1, got 0"),
     ],
 )  # fmt: skip
 def test_bad_trial_and_compare_input_exits_2_naming_it(argv, expected, tmp_path, capsys):
@@ -97,11 +113,32 @@ def test_nas_commands_check_the_data_root_before_ray(argv, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["search", "evaluate", "compare"])
-def test_nas_commands_fail_fast_on_an_unreachable_ray_address(command, monkeypatch, capsys):
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+@pytest.mark.parametrize("how", ["RAY_ADDRESS", "--address"])
+def test_nas_commands_fail_fast_on_an_unreachable_ray_address(command, how, monkeypatch, tmp_path, capsys):  # fmt: skip
     extra = ["--genotype", "DARTS_V2"] if command == "evaluate" else []
-    error = _error(capsys, ["nas", command, *extra, "--out", "/tmp/raysearch-unreachable"])
+    if how == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    else:
+        extra += ["--address", "127.0.0.1:1"]
+    error = _error(capsys, ["nas", command, *extra, "--out", str(tmp_path / "out")])
     assert "cannot reach the Ray cluster at '127.0.0.1:1'" in error
+    assert not (tmp_path / "out").exists()
+
+
+COMMANDS = [["compare"], ["trial"], ["reweight"], ["nas", "search"],
+            ["nas", "evaluate", "--genotype", "DARTS_V2"], ["nas", "compare"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("under", [False, True], ids=["file", "under-a-file"])
+def test_an_out_that_is_a_file_or_under_one_is_named(command, under, tmp_path, capsys):
+    file = tmp_path / "results"
+    file.write_text("not a folder")
+    out = file / "sub" if under else file
+    error = _error(capsys, [*command, "--out", str(out)])
+    where = f"is under the file {file}" if under else "is a file"
+    assert f"raysearch: error: --out {out} {where}; give a folder" in error
+    assert file.read_text() == "not a folder"
 
 
 def test_launch_with_an_unreachable_address_fails_fast(tmp_path, capsys):
@@ -123,13 +160,19 @@ def test_ray_address_check_reads_ray_address_and_rejects_malformed(monkeypatch):
 
 
 def _trial_state(status: str, checkpoint: Path) -> list[str]:
-    """One ``trial_data`` entry of Tune's experiment state (checkpoint manager cloudpickled)."""
-    manager = SimpleNamespace(
-        latest_checkpoint_result=SimpleNamespace(checkpoint=SimpleNamespace(path=str(checkpoint)))
-    )
-    metadata = {"checkpoint_manager": {"_type": "CLOUDPICKLE_FALLBACK",
-                                       "value": pickle.dumps(manager).hex()}}  # fmt: skip
-    return [json.dumps({"status": status}), json.dumps(metadata)]
+    """One ``trial_data`` entry of Tune's experiment state, written by Tune's own code (its
+    checkpoint manager goes in as a cloudpickle blob)."""
+    from ray.train._internal.checkpoint_manager import _CheckpointManager
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune import Checkpoint, CheckpointConfig
+    from ray.tune.experiment.trial import _TrainingRunMetadata
+
+    metadata = _TrainingRunMetadata()  # as a Tune run fills it (ray.tune's classes)
+    metadata.checkpoint_manager = _CheckpointManager(CheckpointConfig(num_to_keep=2))
+    for folder in sorted(checkpoint.parent.glob("checkpoint_*")):  # the latest one last
+        result = _TrainingResult(checkpoint=Checkpoint(str(folder)), metrics={"epoch": 1})
+        metadata.checkpoint_manager.register_checkpoint(result)
+    return [json.dumps({"status": status}), metadata.get_json_state()]
 
 
 RESUME_ARGS = ["compare", "--searchers", "s2e", "--seeds", "1", "--resume", "--out"]
@@ -206,3 +249,88 @@ def test_raysearch_debug_shows_the_traceback_instead(monkeypatch):
     monkeypatch.setenv("RAYSEARCH_DEBUG", "1")
     with pytest.raises(KeyError, match="unknown dataset 'imagenet'"):
         main(["trial", "--dataset", "imagenet"])
+
+
+class _CreatesFile:
+    """Unpickling this opens (creates) ``path``: a stand-in for a crafted file running code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+def test_the_crafted_payload_does_run_code_when_unpickled(tmp_path):
+    """The payload of the tests below is live: a plain unpickling creates the file."""
+    target = tmp_path / "pwned"
+    pickle.loads(pickle.dumps(_CreatesFile(target))).close()
+    assert target.exists()
+
+
+def _crafted_manager(target: Path) -> list[str]:
+    metadata = {"checkpoint_manager": {"_type": "CLOUDPICKLE_FALLBACK",
+                                       "value": pickle.dumps(_CreatesFile(target)).hex()}}  # fmt: skip
+    return [json.dumps({"status": "RUNNING"}), json.dumps(metadata)]
+
+
+@pytest.mark.parametrize("crafted", ["checkpoint", "manager", "tuner.pkl", "searcher-state"])
+def test_resume_check_never_runs_a_crafted_file(crafted, interrupted, capsys):
+    experiment = interrupted / "tune" / "s2e-seed0"
+    target = interrupted.parent / "pwned"
+    payload = pickle.dumps(_CreatesFile(target))
+    if crafted == "checkpoint":
+        torch.save({"model": _CreatesFile(target)}, experiment / "trial_a" / "checkpoint_000002" / "coteaching.pt")  # fmt: skip
+    elif crafted == "manager":
+        state = {"trial_data": [_crafted_manager(target)]}
+        (experiment / "experiment_state-2026.json").write_text(json.dumps(state))
+    elif crafted == "tuner.pkl":
+        (experiment / "tuner.pkl").write_bytes(payload)
+    else:
+        (experiment / "searcher-state-2026.pkl").write_bytes(payload)
+    if crafted in ("checkpoint", "manager"):  # refused: Tune or the trainable would run it
+        expected = "corrupted checkpoint file" if crafted == "checkpoint" else "io.open"
+        with pytest.raises(ValueError, match=expected):
+            check_resumable(interrupted)
+    else:  # only the structure is read; Tune reads its own pickles (README: trusted folders)
+        check_resumable(interrupted)
+    assert not target.exists()
+
+
+def test_a_crafted_checkpoint_is_refused_on_trial_restore(tmp_path):
+    from raysearch.tune.trainable import CoteachingTrainable
+
+    target = tmp_path / "pwned"
+    torch.save({"model": _CreatesFile(target)}, tmp_path / "coteaching.pt")
+    trainable = CoteachingTrainable.__new__(CoteachingTrainable)
+    trainable.run = SimpleNamespace(device=torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="cannot read checkpoint .*coteaching.pt"):
+        trainable.load_checkpoint(str(tmp_path))
+    assert not target.exists()
+
+
+def test_every_torch_load_in_the_package_is_weights_only():
+    """A source check: no ``torch.load`` in raysearch/ may unpickle arbitrary globals."""
+    root = Path(__file__).resolve().parents[2] / "raysearch"
+    calls = []
+    for source in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.load":
+                keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
+                calls.append((source.name, keywords.get("weights_only")))
+    assert calls and all(flag == "True" for _, flag in calls), calls
+
+
+def test_one_epoch_comparison_warns_that_schedules_cannot_differ(monkeypatch, tmp_path, capsys):
+    from search_spaces.schedules import default_config, get_family
+
+    for name in ("s2e", "coteaching", "single"):  # the claim the warning makes
+        assert get_family(name).schedule(default_config(name, noise_rate=0.5), 1)(0) == 1.0
+
+    def stop(*args, **kwargs):
+        raise ValueError("stopped before Ray")
+
+    monkeypatch.setattr("raysearch.tune.compare.run_compare", stop)
+    for epochs, warned in (("1", True), ("2", False)):
+        error = _error(capsys, ["compare", "--epochs", epochs, "--out", str(tmp_path / "out")])
+        assert ("warning: --epochs 1: a schedule R(t) is read at t = 0 only" in error) is warned

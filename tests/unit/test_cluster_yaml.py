@@ -25,8 +25,10 @@ def test_setup_installs_pinned_torch_and_the_checkout():
     config = _config()
     setup = "\n".join(config["setup_commands"])
     assert "torch==2.14.1" in setup and "torchvision==0.29.1" in setup
-    assert "pip install -q -e \"$HOME/raysearch-checkout[bo]\"" in setup
-    assert config["file_mounts"]["~/raysearch-checkout"] == "." and "~/data" in config["file_mounts"]
+    assert 'pip install -q -e "$HOME/raysearch-checkout[bo]"' in setup
+    assert (
+        config["file_mounts"]["~/raysearch-checkout"] == "." and "~/data" in config["file_mounts"]
+    )
 
 
 def test_the_validator_rejects_an_unknown_field():
@@ -54,3 +56,17 @@ def test_the_loopback_on_premise_config_validates():
     validate_config(prepared)
     assert prepared["provider"] == {"type": "local", "head_ip": "127.0.0.1", "worker_ips": []}
     assert "ray stop" not in "\n".join(config["head_start_ray_commands"])  # shared machine
+
+
+@pytest.mark.parametrize("name", ["cluster.yaml", "cluster-local.yaml"])
+def test_nodes_keep_token_auth_and_no_port_listens_on_every_interface(name):
+    """Every `ray start` runs with RAY_AUTH_MODE=token and the token reaches the nodes; no
+    0.0.0.0 anywhere (the dashboard stays on loopback, reached by SSH port forwarding)."""
+    text = (CLUSTER_YAML.parent / name).read_text()
+    config = yaml.safe_load(text)
+    starts = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+    for command in (c for c in starts if "ray start" in c):
+        assert "RAY_AUTH_MODE=token " in command and "disabled" not in command
+    assert "0.0.0.0" not in yaml.safe_dump(config)  # comments aside
+    setup = "\n".join(config["setup_commands"])
+    assert "~/.ray/auth_token" in setup or "~/.ray/auth_token" in config["file_mounts"]

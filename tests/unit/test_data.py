@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from raysearch.data import dataset_names, iterate_batches, load_dataset, num_classes
+from raysearch.data import ImageSplit, dataset_names, iterate_batches, load_dataset, num_classes
 from raysearch.data.idx_format import read_idx
 
 
@@ -133,3 +133,20 @@ def test_iterate_batches_covers_every_index_once(toy_split):
     assert sorted(seen) == list(range(len(toy_split)))
     dropped = list(iterate_batches(toy_split, 10, shuffle=False, drop_last=True))
     assert len(dropped) == len(toy_split) // 10
+
+
+def test_iterate_batches_limit_yields_the_first_batches_of_the_same_order():
+    split = ImageSplit(torch.zeros(50, 1, 2, 2, dtype=torch.uint8), torch.arange(50))
+
+    def run(limit):
+        g = torch.Generator().manual_seed(3)
+        return [idx.tolist() for _, _, idx in iterate_batches(split, 8, shuffle=True, generator=g,
+                                                              drop_last=True, limit=limit)]  # fmt: skip
+
+    every = run(None)
+    assert len(every) == 6  # 50 // 8
+    assert run(2) == every[:2]
+    assert run(99) == every  # a limit above the batch count changes nothing
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="limit must be an integer >= 1"):
+            run(bad)

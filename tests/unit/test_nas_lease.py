@@ -238,7 +238,7 @@ def test_state_dict_round_trip_equals_an_uninterrupted_run() -> None:
     torch.save(whole.state_dict(), buffer)
     buffer.seek(0)
     resumed = fresh(9)
-    resumed.load_state_dict(torch.load(buffer, weights_only=False))
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
     assert resumed.num_steps == 1 and resumed.audience_learner.lr == whole.audience_learner.lr
     assert whole.step(data[0], data[3]) == resumed.step(data[0], data[3])
     assert whole.delta.values is not None and resumed.delta.values is not None

@@ -206,7 +206,7 @@ def test_state_dict_round_trip_equals_an_uninterrupted_run() -> None:
     torch.save(whole.state_dict(), buffer)
     buffer.seek(0)
     resumed = fresh(9)
-    resumed.load_state_dict(torch.load(buffer, weights_only=False))
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
     assert resumed.num_steps == 1 and resumed.w2.lr == whole.w2.lr < 1e-2
     assert whole.step(data[2], data[3]) == resumed.step(data[2], data[3])
     for a, b in zip(whole.arch_tensors(), resumed.arch_tensors(), strict=True):

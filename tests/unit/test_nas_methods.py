@@ -3,8 +3,6 @@ average, and a state round trip for every method."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from torch import Tensor
@@ -14,6 +12,7 @@ from raysearch.nas.darts import Darts
 from raysearch.nas.methods import build_method, method_names
 from raysearch.nas.weight_learner import SGDOptions
 from raysearch.nas.xnas import XNAS
+from raysearch.tune.checkpoint_state import load_state
 
 torch.set_num_threads(1)
 KW = {"in_channels": 3, "num_classes": 4, "C": 4, "layers": 3, "steps": 2, "multiplier": 2}
@@ -106,13 +105,16 @@ def test_sharded_asm_average_equals_the_union_of_shards() -> None:
 
 
 @pytest.mark.parametrize("name", CORE)
-def test_state_round_trip_every_method(name: str) -> None:
-    """A method restored from state_dict takes the same next step as the original."""
+def test_state_round_trip_every_method(name: str, tmp_path) -> None:
+    """A method restored from its search checkpoint (``search.pt`` as the Ray Train loop writes
+    it, read back with ``weights_only=True``) takes the same next step as the original."""
     torch.manual_seed(0)
     method = build_method(name, KW, epochs=2, steps_per_epoch=2)
     b = batches(4)
     method.step(b[0], b[1])
-    state = copy.deepcopy(method.state_dict())
+    torch.save({"method": method.state_dict(), "epoch": 1, "search_time_s": 0.5},
+               tmp_path / "search.pt")  # fmt: skip
+    state = load_state(tmp_path / "search.pt")["method"]
     torch.manual_seed(1)
     restored = build_method(name, KW, epochs=2, steps_per_epoch=2)
     restored.load_state_dict(state)

@@ -1,0 +1,42 @@
+"""Silence one Tune warning that is noise for raysearch, and nothing else from that logger.
+
+``ResultGrid`` (built when ``Tuner.fit`` returns) reads every trial's ``result.json`` through
+``ExperimentAnalysis``. A trial Tune created but never started has no such file, yet a
+non-empty default ``last_result``, so Tune logs "Failed to fetch metrics for N trial(s):
+... FileNotFoundError" for it. Hyperband/ASHA leave such trials whenever the epoch budget
+ends an experiment, and a resumed experiment re-reads the ones an earlier run left, so the
+warning came on every such run. raysearch's own loaders skip trials that never reported
+(``raysearch.analysis``), so the warning carries nothing: records made only of such missing
+files are dropped; any other failure to read metrics is still logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+TUNE_ANALYSIS_LOGGER = "ray.tune.analysis.experiment_analysis"
+_HEADER = "Failed to fetch metrics for"
+_MISSING = ("FileNotFoundError(", "Could not fetch metrics for")  # repr picks the quote
+
+
+def only_missing_result_files(record: logging.LogRecord) -> bool:
+    """``True`` for Tune's warning when every failure it lists is a missing result file."""
+    lines = record.getMessage().splitlines()
+    listed = lines[1:]
+    return (
+        bool(lines)
+        and lines[0].startswith(_HEADER)
+        and all(all(part in line for part in _MISSING) for line in listed)
+    )
+
+
+class _DropMissingResultFiles(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not only_missing_result_files(record)
+
+
+def quiet_missing_result_files() -> None:
+    """Install the filter once on Tune's analysis logger."""
+    logger = logging.getLogger(TUNE_ANALYSIS_LOGGER)
+    if not any(isinstance(f, _DropMissingResultFiles) for f in logger.filters):
+        logger.addFilter(_DropMissingResultFiles())
