@@ -72,9 +72,13 @@ def test_a_reweight_folder_keeps_its_own_metrics(reweight_dir, capsys):
     assert "rare_class_acc" in (out / "summary.md").read_text()
 
 
-def test_a_report_that_fails_writes_no_file(reweight_dir):
+def test_a_report_that_fails_writes_no_file(reweight_dir, monkeypatch):
     frame = load_experiment(reweight_dir)
-    frame.attrs["kind"] = "compare"  # a schedule report needs columns a reweight run lacks
+
+    def fail(table):  # the last step of the report, after the CSVs and the plot were written
+        raise KeyError("val_acc")
+
+    monkeypatch.setattr("raysearch.analysis.report.markdown_table", fail)
     out = reweight_dir / "report"
     with pytest.raises(KeyError):
         write_report(frame, out)
