@@ -2,6 +2,7 @@
 equal epoch budget, a NaN trial survived, and a save/restore round trip."""
 
 import math
+import os
 import time
 
 import pytest
@@ -19,12 +20,23 @@ SPACE = {
 GROUPS = [("w/a", "w/b")]
 
 
+def _first_trial(folder: str) -> bool:
+    """True for exactly one trial of an experiment (an atomic create in a shared folder)."""
+    try:
+        os.close(os.open(os.path.join(folder, "nan-trial"), os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
+
+
 def objective(config):
-    """A short 'training run': val_acc rises with epochs; x < 0.35 gives NaN (a broken trial)."""
+    """A short 'training run': val_acc rises with epochs; x < 0.35 gives NaN (a broken trial),
+    and so does the experiment's first trial, so every strategy meets at least one NaN."""
     assert config["fixed"] == 7
+    broken = config["x"] < 0.35 or _first_trial(config["nan_dir"])
     for epoch in range(1, EPOCHS + 1):
         time.sleep(0.02)
-        value = math.nan if config["x"] < 0.35 else (1 - (config["x"] - 0.7) ** 2) * epoch / EPOCHS
+        value = math.nan if broken else (1 - (config["x"] - 0.7) ** 2) * epoch / EPOCHS
         tune.report({"val_acc": value, "epoch": epoch})
 
 
@@ -41,7 +53,7 @@ def test_strategy_respects_budget_and_survives_nan_trials(local_ray, tmp_path, n
     stoppers = [setup.budget] if setup.budget else None
     tuner = tune.Tuner(
         tune.with_resources(objective, {"cpu": 1}),
-        param_space=SPACE,
+        param_space={**SPACE, "nan_dir": str(tmp_path)},
         tune_config=tune_config(setup, request),
         run_config=tune.RunConfig(storage_path=str(tmp_path), name=name, stop=stoppers, verbose=0),
     )
