@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import pytest
@@ -25,6 +26,15 @@ def synthetic_split(
         r, c = divmod(cls % 4, 2)
         images[labels == cls, :, r * half : (r + 1) * half, c * half : (c + 1) * half] += 180
     return ImageSplit(images.clamp(0, 255).to(torch.uint8), labels)
+
+
+@pytest.fixture(autouse=True)
+def sigint_handler_restored():
+    """Tests that call ``Tuner.fit`` directly leave Tune's SIGINT handler installed (raysearch
+    puts its own back, see ``sigint_handler_kept``): restore it so a later test's Ctrl-C works."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
 
 
 @pytest.fixture

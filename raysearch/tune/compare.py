@@ -38,6 +38,7 @@ from raysearch.tune.preflight import (
     check_trial_inputs,
     init_ray,
     plan_ran,
+    restorable,
 )
 from raysearch.tune.searchers import (
     SearchRequest,
@@ -245,7 +246,7 @@ def run_experiment(
     EpochBudget.locate(path)  # a restored stopper keeps its count here, even in a copied folder
     if setup.budget is not None:  # survives Tuner.restore (see EpochBudget)
         setup.budget.persist_to(path / BUDGET_FILE)
-    if resume and tune.Tuner.can_restore(str(path)):
+    if resume and restorable(path):
         print(f"[{name}] resuming from {path}", flush=True)
         tuner = _restore(settings, seed, path)
     else:

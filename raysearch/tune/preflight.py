@@ -158,6 +158,16 @@ def restored_checkpoints(experiment: Path, state_file: Path) -> list[Path]:
     return folders
 
 
+def restorable(experiment: str | Path) -> bool:
+    """Whether ``Tuner.restore`` can continue ``experiment``: its ``tuner.pkl`` and at least one
+    experiment snapshot. A driver killed in its first controller step leaves the first without
+    the second (and no trial results); such an experiment starts afresh."""
+    experiment = Path(experiment)
+    return (experiment / "tuner.pkl").is_file() and any(
+        experiment.glob("experiment_state-*.json")
+    )
+
+
 def plan_ran(experiment: str | Path, planned: int) -> bool:
     """Whether the Tune experiment in ``experiment`` created ``planned`` trials and each ended
     (finished or failed), by the experiment state Tune saved last: that snapshot is taken

@@ -10,7 +10,7 @@ from ray import tune
 
 from raysearch.analysis.results_folder import Interrupted, sigint_handler_kept
 from raysearch.reweight.settings import ReweightSettings
-from raysearch.tune.preflight import init_ray, plan_ran
+from raysearch.tune.preflight import init_ray, plan_ran, restorable
 from raysearch.tune.reweight_trainable import ReweightTrainable
 
 FINAL_COLUMNS = [
@@ -37,7 +37,7 @@ def run_reweight_trials(
     trainable = tune.with_resources(ReweightTrainable, {"cpu": cpus_per_trial})
     param_space = {**settings.to_config(), "seed": tune.grid_search(list(seeds))}
     experiment = storage / f"reweight-{settings.method}"
-    if resume and tune.Tuner.can_restore(str(experiment)):
+    if resume and restorable(experiment):
         tuner = tune.Tuner.restore(
             str(experiment), trainable=trainable, param_space=param_space, resume_errored=True
         )

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from ray import tune
 
+from raysearch.analysis.results_folder import sigint_handler_kept
 from raysearch.noisy.settings import TrialSettings, check_schedule_config
 from raysearch.tune.preflight import check_trial_inputs, init_ray
 from raysearch.tune.trainable import CoteachingTrainable
@@ -58,7 +59,8 @@ def run_single_trial(
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=1),
         ),
     )
-    result = tuner.fit()[0]
+    with sigint_handler_kept():
+        result = tuner.fit()[0]
     if result.error is not None or result.metrics_dataframe is None:
         raise RuntimeError(f"trial failed: {result.error}")
     return result.metrics_dataframe[EPOCH_COLUMNS]

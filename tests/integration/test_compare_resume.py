@@ -209,3 +209,25 @@ def test_chaos_five_interruptions_sigint_and_sigkill_alternately(tmp_path, at_on
     # each attempt was really interrupted: 130, or killed (a SIGINT while Python or Ray is
     # still starting can end the process by that signal, or by a crash in native start-up code)
     assert all(status != 0 for _, _, status, _ in log), log
+
+
+def test_an_experiment_killed_before_its_first_snapshot_starts_afresh_on_resume(tmp_path):
+    """A driver killed in its first controller step leaves ``tuner.pkl`` without an experiment
+    snapshot (seen on a slow machine): ``--resume`` runs that experiment from the start."""
+    out = tmp_path / "run"
+    command = _command(out, searchers="random", trials=2, epochs=1, batches=2)
+    assert _run(command).returncode == 0
+    experiment = out / "tune" / "random-seed0"
+    for path in [experiment / "DONE", *experiment.glob("experiment_state-*.json"),
+                 *experiment.glob("*/params.json")]:  # fmt: skip
+        if path.name == "params.json":
+            shutil.rmtree(path.parent)
+        else:
+            path.unlink()
+    fingerprint = json.loads((out / "fingerprint.json").read_text())
+    (out / "fingerprint.json").write_text(json.dumps({**fingerprint, "finished": False}))
+    assert (experiment / "tuner.pkl").exists()
+    resumed = _run([*command, "--resume"])
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming from" not in resumed.stdout
+    _assert_complete(out, ["random"], 2, 1)

@@ -208,3 +208,13 @@ def test_experiments_at_once_below_one_is_refused_before_the_folder_exists(tmp_p
     assert main(_compare_args(tmp_path / "run", "--experiments-at-once", "0")) == 2
     assert "experiments_at_once must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_only_a_folder_with_an_experiment_snapshot_is_restorable(tmp_path):
+    from raysearch.tune.preflight import restorable
+
+    assert not restorable(tmp_path)
+    (tmp_path / "tuner.pkl").write_bytes(b"")
+    assert not restorable(tmp_path)  # killed before Tune's first snapshot
+    (tmp_path / "experiment_state-2026-12-01_00-00-00.json").write_text("{}")
+    assert restorable(tmp_path)
