@@ -73,7 +73,6 @@ def _absolute(path: str | None) -> str | None:
     return None if path is None else str(Path(path).expanduser().resolve())
 
 
-
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``search`` and ``compare``: data, supernet size, budget, scaling."""
     parser.add_argument("--base", default=None, help="base method of a wrapper (lease, lfm)")

@@ -163,9 +163,7 @@ def restorable(experiment: str | Path) -> bool:
     experiment snapshot. A driver killed in its first controller step leaves the first without
     the second (and no trial results); such an experiment starts afresh."""
     experiment = Path(experiment)
-    return (experiment / "tuner.pkl").is_file() and any(
-        experiment.glob("experiment_state-*.json")
-    )
+    return (experiment / "tuner.pkl").is_file() and any(experiment.glob("experiment_state-*.json"))
 
 
 def plan_ran(experiment: str | Path, planned: int) -> bool:
