@@ -1,11 +1,16 @@
-"""Where the default job's core-time goes: a small ``raysearch compare``, profiled from Tune's results.
+"""Where the default job's core-time goes: a ``raysearch compare`` preset, profiled from Tune's results.
 
-Runs one comparison (every searcher, ``--seeds`` seeds, ``--trials`` trials) on the default
-job's task with a local Ray of ``--cores`` CPUs and splits its core-time, wall x cores, into
+Runs the comparison of ``--preset`` (default: the default job; ``--set seeds=1`` overrides an
+option, ``--set experiments-at-once=1`` runs one experiment at a time) as ``launchers/launch.py``
+runs it (a fresh ``raysearch compare`` process starting its own Ray on every core), timed from
+the process start to its exit, and splits its core-time, wall x cores, into
 
-- ``training`` and ``evaluation``: the trials' ``time_this_iter_s`` summed, split by the share
-  of an epoch that evaluation (clean val + test accuracy of both nets) takes, measured in this
-  script outside Ray on the same task;
+- ``training`` and ``evaluation``: the epochs the trials trained times the seconds of one
+  epoch measured quietly in this script before the job (1 thread, outside Ray, same task),
+  split by the share of an epoch that evaluation (clean val + test accuracy of both nets)
+  takes: the work itself, not the time it took inside the job;
+- ``slow-down inside trials``: the trials' ``time_this_iter_s`` beyond that (contention with
+  drivers, actor start-up and checkpoints on the same cores, Ray's own threads);
 - ``experiment tail``: free cores after an experiment's last trial has started (nothing is left
   to fill them until the next experiment starts);
 - ``S2E batch wait``: free cores inside an S2E batch's span, from its first trial's start to
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +46,7 @@ from raysearch.noisy.settings import TrialSettings
 CATEGORIES = (
     "training",
     "evaluation",
+    "slow-down inside trials",
     "experiment tail",
     "S2E batch wait",
     "Ray/Tune overhead in experiments",
@@ -47,8 +55,10 @@ CATEGORIES = (
 GRID_S = 0.01
 
 
-def evaluation_share(settings: TrialSettings, epochs: int = 3) -> float:
-    """Share of a Co-teaching epoch (1 thread) spent evaluating both nets on val and test."""
+def quiet_epoch(settings: TrialSettings, epochs: int = 2) -> tuple[float, float]:
+    """Seconds of one Co-teaching epoch (1 thread, outside Ray, before the job starts) and the
+    share of it spent evaluating both nets on val and test; the mean over keep-all and
+    Co-teaching's default (an epoch's cost depends on the kept fraction)."""
     import torch
 
     from raysearch.noisy.coteaching import accuracy
@@ -56,18 +66,20 @@ def evaluation_share(settings: TrialSettings, epochs: int = 3) -> float:
     from search_spaces.schedules import default_config
 
     torch.set_num_threads(1)
-    run = build_run(settings, default_config("coteaching", noise_rate=0.5))
-    epoch_s, eval_s = 0.0, 0.0
-    for _ in range(epochs):
-        start = time.perf_counter()
-        run.train_epoch()  # trains, then evaluates both nets on val and test
-        middle = time.perf_counter()
-        for net in run.nets:
-            for split in (run.data.val, run.data.test):
-                accuracy(net, split, batch_size=run.config.eval_batch_size, device=run.device)
-        epoch_s += middle - start
-        eval_s += time.perf_counter() - middle
-    return eval_s / epoch_s
+    epoch_s, eval_s, count = 0.0, 0.0, 0
+    for schedule in (default_config("constant"), default_config("coteaching", noise_rate=0.5)):
+        run = build_run(settings, schedule)
+        for _ in range(epochs):
+            start = time.perf_counter()
+            run.train_epoch()  # trains, then evaluates both nets on val and test
+            middle = time.perf_counter()
+            for net in run.nets:
+                for split in (run.data.val, run.data.test):
+                    accuracy(net, split, batch_size=run.config.eval_batch_size, device=run.device)
+            epoch_s += middle - start
+            eval_s += time.perf_counter() - middle
+            count += 1
+    return epoch_s / count, eval_s / epoch_s
 
 
 def iterations(out: Path) -> pd.DataFrame:
@@ -93,7 +105,13 @@ def iterations(out: Path) -> pd.DataFrame:
 
 
 def core_time_shares(
-    its: pd.DataFrame, *, wall: tuple[float, float], cores: int, eval_share: float, k: int
+    its: pd.DataFrame,
+    *,
+    wall: tuple[float, float],
+    cores: int,
+    epoch_s: float,
+    eval_share: float,
+    k: int,
 ) -> dict[str, float]:
     """Core-seconds per category (see the module docstring); they sum to wall x cores."""
     t0, t1 = wall
@@ -114,46 +132,45 @@ def core_time_shares(
                 members = starts.index[batch : batch + k]
                 wait = (grid >= starts[members].min()) & (grid < ends[members].max())
                 label[inside & wait & (grid < starts.max())] = "S2E batch wait"
-    compute = float(its.seconds.sum())
-    shares = {"training": compute * (1 - eval_share), "evaluation": compute * eval_share}
-    for category in CATEGORIES[2:]:
+    useful = len(its) * epoch_s
+    shares = {
+        "training": useful * (1 - eval_share),
+        "evaluation": useful * eval_share,
+        "slow-down inside trials": float(its.seconds.sum()) - useful,
+    }
+    for category in CATEGORIES[3:]:
         shares[category] = float(free[label == category].sum())
     return shares
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--searchers", default="s2e,random,tpe,hyperband")
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--train-size", type=int, default=4000)
-    parser.add_argument("--noise", default="symmetric:0.5")
-    parser.add_argument("--samples-per-iter", type=int, default=4)
-    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--preset", default="small-s2e", help="a compare preset (the default job)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="OPTION=VALUE",
+        help="override one of the preset's options, e.g. --set seeds=1",
+    )  # fmt: skip
+    parser.add_argument("--keep", default=None, help="keep the job's results folder here")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    import ray
+    from raysearch.cli.main import build_parser, compare_settings
+    from raysearch.cli.presets import load_preset
 
-    from raysearch.tune.compare import CompareSettings, run_compare
-
-    trial = TrialSettings(noise=args.noise, epochs=args.epochs, train_size=args.train_size)
-    eval_share = evaluation_share(trial)
-    os.environ.setdefault("RAY_worker_niceness", "0")  # the job alone, as a user runs it
+    preset = load_preset(args.preset, Path(__file__).resolve().parents[1] / "launchers" / "presets")
+    options = {**preset.options, **dict(item.split("=", 1) for item in args.set)}
     with tempfile.TemporaryDirectory() as tmp:
-        settings = CompareSettings(
-            trial=trial, searchers=tuple(args.searchers.split(",")), trials=args.trials,
-            seeds=args.seeds, samples_per_iter=args.samples_per_iter, out=tmp,
-        )  # fmt: skip
-        ray.init(num_cpus=args.cores, include_dashboard=False, configure_logging=False)
-        t0 = time.time()
-        run_compare(settings)
+        folder = Path(args.keep or Path(tmp) / "job").resolve()
+        argv = ["compare", *(f"--{k}={v}" for k, v in options.items()), "--out", str(folder)]
+        settings = compare_settings(build_parser().parse_args(argv))  # validates the options
+        epoch_s, eval_share = quiet_epoch(settings.trial)
+        env = {**os.environ, "RAY_worker_niceness": "0"}  # the job alone, as a user runs it
+        t0 = time.time()  # the job as `launchers/launch.py` runs it: a fresh process and Ray
+        subprocess.run([sys.executable, "-m", "raysearch.cli", *argv], env=env, check=True)
         t1 = time.time()
-        ray.shutdown()
-        its = iterations(Path(tmp))
-    report(its, wall=(t0, t1), cores=args.cores, eval_share=eval_share, k=args.samples_per_iter,
-           title=f"{args.searchers}, {args.seeds} seed(s) x {args.trials} trials x {args.epochs} epochs",
-           out=results_dir(args.out))  # fmt: skip
+        its = iterations(folder)
+    title = f"{args.preset} {' '.join(args.set)}".strip()
+    report(its, wall=(t0, t1), cores=os.cpu_count() or 1, epoch_s=epoch_s, eval_share=eval_share,
+           k=settings.samples_per_iter, title=title, out=results_dir(args.out))  # fmt: skip
 
 
 def report(
@@ -161,6 +178,7 @@ def report(
     *,
     wall: tuple[float, float],
     cores: int,
+    epoch_s: float,
     eval_share: float,
     k: int,
     title: str,
@@ -168,7 +186,9 @@ def report(
 ) -> pd.DataFrame:
     """Write ``job_profile.csv`` / ``.png`` (and the iterations) and print the shares."""
     t0, t1 = wall
-    shares = core_time_shares(its, wall=wall, cores=cores, eval_share=eval_share, k=k)
+    shares = core_time_shares(
+        its, wall=wall, cores=cores, epoch_s=epoch_s, eval_share=eval_share, k=k
+    )
     total = (t1 - t0) * cores
     table = pd.DataFrame(
         {"core_seconds": shares, "share": {c: v / total for c, v in shares.items()}}
@@ -188,7 +208,7 @@ def report(
     busy = shares["training"] + shares["evaluation"]
     print(
         f"wall {t1 - t0:.1f} s x {cores} cores; training+evaluation {busy / total:.1%}; "
-        f"eval share of an epoch {eval_share:.3f}; load {os.getloadavg()[0]:.2f}"
+        f"quiet epoch {epoch_s:.3f} s, eval share {eval_share:.3f}; load {os.getloadavg()[0]:.2f}"
     )
     return table
 

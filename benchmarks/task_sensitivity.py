@@ -37,6 +37,9 @@ TASKS: dict[str, dict[str, Any]] = {
     "pair45-e20-n4000": {"noise": "pair:0.45", "epochs": 20, "train_size": 4000},
     "sym50-e40-n2000": {"noise": "symmetric:0.5", "epochs": 40, "train_size": 2000},
     "pair45-e40-n2000": {"noise": "pair:0.45", "epochs": 40, "train_size": 2000},
+    "sym50-e30-n4000": {"noise": "symmetric:0.5", "epochs": 30, "train_size": 4000},
+    "sym50-e20-n6000": {"noise": "symmetric:0.5", "epochs": 20, "train_size": 6000},
+    "sym50-e20-full": {"noise": "symmetric:0.5", "epochs": 20},
 }
 RUNS_FILE, SUMMARY_FILE = "task_sensitivity_runs.csv", "task_sensitivity.csv"
 

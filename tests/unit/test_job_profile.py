@@ -16,10 +16,11 @@ TIMELINE = [
 def test_core_time_is_split_into_the_categories_and_sums_to_wall_times_cores():
     its = pd.DataFrame(TIMELINE, columns=["experiment", "trial", "start", "end"])
     its["seconds"] = its.end - its.start
-    shares = core_time_shares(its, wall=(0.0, 10.0), cores=2, eval_share=0.25, k=2)
-    expected = {
-        "training": 10.3 * 0.75,
-        "evaluation": 10.3 * 0.25,
+    shares = core_time_shares(its, wall=(0.0, 10.0), cores=2, epoch_s=1.5, eval_share=0.25, k=2)
+    expected = {  # 6 epochs of 1.5 s when quiet; they took 10.3 s
+        "training": 6 * 1.5 * 0.75,
+        "evaluation": 6 * 1.5 * 0.25,
+        "slow-down inside trials": 10.3 - 9.0,
         "experiment tail": 0.5 + 1.0,  # s2e 4.5..5 one core free; random 8..9 one core free
         "S2E batch wait": 1.0,  # batch 0: trial 0 runs alone 2..3
         "Ray/Tune overhead in experiments": 1.0 + 0.2,  # s2e 3..3.5 both free; random 6..6.2
