@@ -6,7 +6,8 @@ runs it (a fresh ``raysearch compare`` process starting its own Ray on every cor
 the process start to its exit, and splits its core-time, wall x cores, into
 
 - ``training`` and ``evaluation``: the epochs the trials trained times the seconds of one
-  epoch measured quietly in this script before the job (1 thread, outside Ray, same task),
+  epoch measured in this script before the job with every core training (one 1-thread process
+  per core, outside Ray, same task: the job's best case),
   split by the share of an epoch that evaluation (clean val + test accuracy of both nets)
   takes: the work itself, not the time it took inside the job;
 - ``slow-down inside trials``: the trials' ``time_this_iter_s`` beyond that (contention with
@@ -29,10 +30,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._common import results_dir
+from benchmarks.process_cpu import run_and_sample
 from raysearch.analysis.experiments import load_trial_epochs
 from raysearch.noisy.settings import TrialSettings
 
@@ -55,10 +57,9 @@ CATEGORIES = (
 GRID_S = 0.01
 
 
-def quiet_epoch(settings: TrialSettings, epochs: int = 2) -> tuple[float, float]:
-    """Seconds of one Co-teaching epoch (1 thread, outside Ray, before the job starts) and the
-    share of it spent evaluating both nets on val and test; the mean over keep-all and
-    Co-teaching's default (an epoch's cost depends on the kept fraction)."""
+def _epoch_times(settings: TrialSettings, epochs: int) -> list[tuple[float, float]]:
+    """(epoch seconds, evaluation seconds) of ``epochs`` epochs (1 thread) after a warm-up one,
+    alternating keep-all and Co-teaching's default (an epoch's cost depends on the kept part)."""
     import torch
 
     from raysearch.noisy.coteaching import accuracy
@@ -66,20 +67,33 @@ def quiet_epoch(settings: TrialSettings, epochs: int = 2) -> tuple[float, float]
     from search_spaces.schedules import default_config
 
     torch.set_num_threads(1)
-    epoch_s, eval_s, count = 0.0, 0.0, 0
-    for schedule in (default_config("constant"), default_config("coteaching", noise_rate=0.5)):
-        run = build_run(settings, schedule)
-        for _ in range(epochs):
-            start = time.perf_counter()
-            run.train_epoch()  # trains, then evaluates both nets on val and test
-            middle = time.perf_counter()
-            for net in run.nets:
-                for split in (run.data.val, run.data.test):
-                    accuracy(net, split, batch_size=run.config.eval_batch_size, device=run.device)
-            epoch_s += middle - start
-            eval_s += time.perf_counter() - middle
-            count += 1
-    return epoch_s / count, eval_s / epoch_s
+    runs = [
+        build_run(settings, default_config("constant")),
+        build_run(settings, default_config("coteaching", noise_rate=0.5)),
+    ]
+    runs[0].train_epoch()
+    times = []
+    for epoch in range(epochs):
+        run = runs[epoch % 2]
+        start = time.perf_counter()
+        run.train_epoch()  # trains, then evaluates both nets on val and test
+        middle = time.perf_counter()
+        for net in run.nets:
+            for split in (run.data.val, run.data.test):
+                accuracy(net, split, batch_size=run.config.eval_batch_size, device=run.device)
+        times.append((middle - start, time.perf_counter() - middle))
+    return times
+
+
+def quiet_epoch(settings: TrialSettings, cores: int, epochs: int = 8) -> tuple[float, float]:
+    """The job's best case, measured before it starts: seconds of one Co-teaching epoch while
+    ``cores`` processes train side by side (1 thread each, outside Ray, nothing else running),
+    as the median over their epochs, and the share of an epoch spent evaluating."""
+    with ProcessPoolExecutor(cores) as pool:
+        times = [t for part in pool.map(_epoch_times, [settings] * cores, [epochs] * cores)
+                 for t in part]  # fmt: skip
+    epoch_s = float(np.median([t[0] for t in times]))
+    return epoch_s, float(np.median([t[1] / t[0] for t in times]))
 
 
 def iterations(out: Path) -> pd.DataFrame:
@@ -162,15 +176,34 @@ def main() -> None:
         folder = Path(args.keep or Path(tmp) / "job").resolve()
         argv = ["compare", *(f"--{k}={v}" for k, v in options.items()), "--out", str(folder)]
         settings = compare_settings(build_parser().parse_args(argv))  # validates the options
-        epoch_s, eval_share = quiet_epoch(settings.trial)
+        cores = os.cpu_count() or 1
+        epoch_s, eval_share = quiet_epoch(settings.trial, cores)
         env = {**os.environ, "RAY_worker_niceness": "0"}  # the job alone, as a user runs it
         t0 = time.time()  # the job as `launchers/launch.py` runs it: a fresh process and Ray
-        subprocess.run([sys.executable, "-m", "raysearch.cli", *argv], env=env, check=True)
-        t1 = time.time()
+        wall, cpu = run_and_sample([sys.executable, "-m", "raysearch.cli", *argv], env=env)
         its = iterations(folder)
     title = f"{args.preset} {' '.join(args.set)}".strip()
-    report(its, wall=(t0, t1), cores=os.cpu_count() or 1, epoch_s=epoch_s, eval_share=eval_share,
-           k=settings.samples_per_iter, title=title, out=results_dir(args.out))  # fmt: skip
+    out = results_dir(args.out)
+    report(its, wall=(t0, t0 + wall), cores=cores, epoch_s=epoch_s, eval_share=eval_share,
+           k=settings.samples_per_iter, title=title, out=out)  # fmt: skip
+    process_table(cpu, wall=wall, cores=cores, useful=len(its) * epoch_s, out=out)
+
+
+def process_table(
+    cpu: dict[str, float], *, wall: float, cores: int, useful: float, out: Path
+) -> pd.DataFrame:
+    """Core-time by process kind (``job_profile_processes.csv``): the epochs' work at the best
+    case, the rest of the trial actors' CPU, drivers, Ray, other processes and idle cores."""
+    total = wall * cores
+    rows = {"training + evaluation (best case)": useful}
+    rows["trial actors beyond that"] = cpu.get("trial actors", 0.0) - useful
+    rows.update({kind: seconds for kind, seconds in cpu.items() if kind != "trial actors"})
+    rows["idle"] = total - sum(cpu.values())
+    table = pd.DataFrame({"core_seconds": rows})
+    table["share"] = table.core_seconds / total
+    table.to_csv(out / "job_profile_processes.csv", index_label="category")
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    return table
 
 
 def report(

@@ -162,7 +162,10 @@ def add_compare_parser(commands: Any) -> argparse.ArgumentParser:
     compare.add_argument("--seeds", type=int, default=2)
     compare.add_argument("--samples-per-iter", type=int, default=4, help="K of S2E")
     compare.add_argument("--concurrency", type=int, default=2, help="trials run side by side")
-    compare.add_argument("--cpus-per-trial", type=int, default=1)
+    compare.add_argument(
+        "--cpus-per-trial", type=float, default=1.0,
+        help="Ray CPUs per trial (torch threads: at least 1); below 1, trials share cores",
+    )  # fmt: skip
     compare.add_argument("--gpus-per-trial", type=float, default=0.0)
     compare.add_argument("--max-batches-per-epoch", type=int, default=None)
     compare.add_argument(

@@ -71,7 +71,7 @@ class CompareSettings:
     seeds: int = 2
     samples_per_iter: int = 4
     concurrency: int = 2
-    cpus_per_trial: int = 1
+    cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     out: str = "runs/compare"
 
@@ -83,10 +83,11 @@ class CompareSettings:
             ("seeds", self.seeds, 1),
             ("samples_per_iter", self.samples_per_iter, 2),
             ("concurrency", self.concurrency, 1),
-            ("cpus_per_trial", self.cpus_per_trial, 1),
         ):
             if value < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")
+        if not self.cpus_per_trial > 0:  # fractional: trials share cores (see README)
+            raise ValueError(f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
         object.__setattr__(self, "out", str(Path(self.out).expanduser().resolve()))
 
     @property

@@ -67,7 +67,7 @@ def _error(capsys, argv) -> str:
          "parameter 'tau' must be a number, got True"),
         (["trial", "--schedule", "/nonexistent/schedule.json"],
          "--schedule file not found: /nonexistent/schedule.json"),
-        (["compare", "--cpus-per-trial", "0"], "cpus_per_trial must be >= 1, got 0"),
+        (["compare", "--cpus-per-trial", "0"], "cpus_per_trial must be > 0, got 0.0"),
         (["trial", "--cpus", "0"], "--cpus must be >= 1, got 0"),
         (["reweight", "--cpus-per-trial", "0"], "--cpus-per-trial must be >= 1, got 0"),
     ],

@@ -28,3 +28,26 @@ def test_core_time_is_split_into_the_categories_and_sums_to_wall_times_cores():
     }
     assert shares == pytest.approx(expected, abs=0.05)
     assert sum(shares.values()) == pytest.approx(20.0, abs=0.05)
+
+
+def test_processes_are_classed_by_every_command_line_they_showed():
+    from benchmarks.process_cpu import classify
+
+    assert classify({"python ray::IDLE", "python ray::CoteachingTrainable.train"}) == "trial actors"
+    assert classify({"python -m raysearch.tune.side_by_side {...}"}) == "raysearch drivers"
+    assert classify({"/ray/core/src/ray/raylet/raylet --node"}) == "Ray daemons (gcs, raylet)"
+    assert classify({"python ray::DashboardAgent"}) == "other Ray workers"
+    assert classify({"bash"}) == "other processes"
+
+
+def test_the_process_table_splits_wall_times_cores(tmp_path):
+    from benchmarks.job_profile import process_table
+
+    cpu = {"trial actors": 12.0, "raysearch drivers": 3.0, "other processes": 1.0}
+    table = process_table(cpu, wall=10.0, cores=2, useful=9.0, out=tmp_path)
+    assert table.core_seconds.to_dict() == pytest.approx({
+        "training + evaluation (best case)": 9.0, "trial actors beyond that": 3.0,
+        "raysearch drivers": 3.0, "other processes": 1.0, "idle": 4.0,
+    })  # fmt: skip
+    assert table.share.sum() == pytest.approx(1.0)
+    assert (tmp_path / "job_profile_processes.csv").exists()
