@@ -27,15 +27,17 @@ _IDX = {
     "mnist": ("MNIST", None),
 }
 
-
-def _torchvision_dataset(class_name: str) -> Any:
-    return getattr(importlib.import_module("torchvision.datasets"), class_name)
 _HOW_TO_GET = {
     "fashion-mnist": "`apt-get install dataset-fashion-mnist` (Debian), --data-root DIR, or --download",
     "mnist": "--data-root DIR holding the IDX files, or --download (torchvision)",
     "cifar10": "--data-root DIR holding cifar-10-batches-py/, or --download (torchvision)",
     "cifar100": "--data-root DIR holding cifar-100-python/, or --download (torchvision)",
 }
+
+
+def _torchvision_dataset(class_name: str) -> Any:
+    """A torchvision dataset class, importing torchvision on first use."""
+    return getattr(importlib.import_module("torchvision.datasets"), class_name)
 
 
 def _missing(name: str, looked_in: list[Path]) -> FileNotFoundError:

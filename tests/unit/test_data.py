@@ -150,3 +150,16 @@ def test_iterate_batches_limit_yields_the_first_batches_of_the_same_order():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="limit must be an integer >= 1"):
             run(bad)
+
+
+def test_a_trial_actor_reads_mnist_family_files_without_importing_torchvision():
+    """torchvision's import (~1.3 s) is paid only by CIFAR and downloads, not per trial actor."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, raysearch.tune.trainable, raysearch.data as d; "
+        "d.load_dataset('fashion-mnist-mini'); print('torchvision' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
