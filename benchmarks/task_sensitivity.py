@@ -158,13 +158,15 @@ def plot(runs: pd.DataFrame, path: Any) -> None:
         ax.scatter(
             np.full(len(rnd), i) + np.linspace(-0.2, 0.2, len(rnd)), rnd.test_acc, s=8, c="grey"
         )
-        for label, marker in (("keep-all", "v"), ("coteaching", "s"), ("best-by-val", "*")):
+        fixed = (("keep-all", "v", "C0"), ("coteaching", "s", "C1"), ("best-by-val", "*", "C2"))
+        for offset, (label, marker, color) in enumerate(fixed):
             f = g[g.label == label].test_acc
             ax.errorbar(
-                i + 0.3,
+                i + 0.25 + 0.08 * offset,
                 f.mean(),
                 yerr=f.std(ddof=1),
                 fmt=marker,
+                color=color,
                 capsize=3,
                 label=label if i == 0 else None,
             )

@@ -3,7 +3,8 @@
 ``--preset NAME`` picks ``launchers/presets/NAME.yaml`` (``--list-presets`` shows them). With no
 arguments it runs the ``small-s2e`` preset, the default schedule-search comparison on the
 embedded ``fashion-mnist-mini`` (symmetric 50 % noise; S2E vs random, TPE and Hyperband) that
-fits a 2-core machine in about 10 minutes; ``--smoke-test`` runs the ``smoke`` preset instead.
+fits a 2-core machine in about 9 minutes; ``--smoke-test`` runs the ``smoke`` preset instead
+(~1 min).
 The preset is validated (option names and types) before any Ray work. ``--dry-run`` proves a
 preset starts: the same command, shrunk to 1 epoch of 2 batches with tiny trial counts on the
 CPU, on a tiny stand-in of its data set when the files are absent
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "--preset", default=None, help=f"a preset in {PRESETS} (default: small-s2e)"
     )
     parser.add_argument("--list-presets", action="store_true", help="list the presets and exit")
-    parser.add_argument("--smoke-test", action="store_true", help="run the smoke preset (~2 min)")
+    parser.add_argument("--smoke-test", action="store_true", help="run the smoke preset (~1 min)")
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in --out"
     )
