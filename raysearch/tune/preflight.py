@@ -12,12 +12,14 @@ import pickle
 import pickletools
 import re
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import ray
 import torch
 
+from raysearch.analysis.results_folder import write_atomic
 from raysearch.data import check_dataset_files
 from raysearch.noisy.settings import TrialSettings
 from raysearch.tune.inert_pickle import InertObject, inert_loads
@@ -88,6 +90,42 @@ def _check_file(path: Path, out: Path) -> None:
             f"{out} was changed or deleted. Restore that file, or move its experiment folder "
             "away to run that experiment again"
         ) from None
+
+
+def staging_copies(path: Path) -> list[Path]:
+    """Ray's own copies of a top-level experiment file such as ``searcher-state-<session>.pkl``:
+    Tune writes it in the driver's staging folder
+    (``<ray temp>/session_*/artifacts/<session>/<experiment>/driver_artifacts/``) and copies it
+    into the results folder, not atomically, so a SIGKILL mid-copy can cut the results copy
+    short while the staging one is whole (on the machine that ran it)."""
+    session = re.search(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", path.name)
+    if session is None:
+        return []
+    ray_temp = Path(os.environ.get("RAY_TMPDIR", tempfile.gettempdir())) / "ray"
+    pattern = f"session_*/artifacts/{session.group()}/{path.parent.name}/driver_artifacts/{path.name}"
+    return sorted(ray_temp.glob(pattern))
+
+
+def _check_or_repair(path: Path, out: Path) -> None:
+    """:func:`_check_file`; a snapshot file cut short is first restored from a whole staging
+    copy whose start is the damaged bytes (printed), else the error stands."""
+    try:
+        _check_file(path, out)
+    except ValueError:
+        damaged = path.read_bytes()
+        for copy in staging_copies(path):
+            whole = copy.read_bytes()
+            if len(whole) <= len(damaged) or not whole.startswith(damaged):
+                continue
+            try:
+                _check_file(copy, out)
+            except ValueError:
+                continue
+            write_atomic(path, whole)
+            print(f"{path} was cut short by a kill while Tune copied it; restored from Ray's "
+                  f"staging copy {copy}", flush=True)  # fmt: skip
+            return
+        raise
 
 
 def _json_field(value: Any) -> Any:
@@ -181,18 +219,21 @@ def plan_ran(experiment: str | Path, planned: int) -> bool:
 
 def check_resumable(out: str | Path) -> None:
     """Read every file ``Tuner.restore`` reads in the unfinished experiments of a
-    ``raysearch compare`` folder: ``tuner.pkl``, the newest experiment and searcher states and
-    the checkpoint each unfinished trial resumes from. ``ValueError`` naming the first
-    corrupted one, before Ray starts and without touching anything."""
+    ``raysearch compare`` folder: ``tuner.pkl``, the newest experiment, searcher and
+    search-generator states and the checkpoint each unfinished trial resumes from. ``ValueError`` naming the first
+    corrupted one, before Ray starts and without touching anything, except a snapshot file
+    that a kill cut short while Tune copied it, restored from Ray's whole copy when one is
+    still on this machine (:func:`staging_copies`)."""
     out = Path(out)
     for experiment in sorted((out / "tune").glob("*-seed*")):
         if (experiment / "DONE").exists() or not (experiment / "tuner.pkl").exists():
             continue
         states = _latest(list(experiment.glob("experiment_state-*.json")))
         files = [experiment / "tuner.pkl", *states]
-        files += _latest(list(experiment.glob("searcher-state-*.pkl")))
+        for pattern in ("searcher-state-*.pkl", "search_gen_state-*.json", "basic-variant-state-*.json"):
+            files += _latest(list(experiment.glob(pattern)))
         for path in files:
-            _check_file(path, out)
+            _check_or_repair(path, out)
         for state in states:
             try:
                 folders = restored_checkpoints(experiment, state)

@@ -334,3 +334,29 @@ def test_one_epoch_comparison_warns_that_schedules_cannot_differ(monkeypatch, tm
     for epochs, warned in (("1", True), ("2", False)):
         error = _error(capsys, ["compare", "--epochs", epochs, "--out", str(tmp_path / "out")])
         assert ("warning: --epochs 1: a schedule R(t) is read at t = 0 only" in error) is warned
+
+
+def test_a_snapshot_cut_short_while_tune_copied_it_is_restored_from_rays_staging_copy(
+    interrupted, tmp_path_factory, monkeypatch, capsys
+):
+    """Tune copies its snapshots from the driver's staging folder into the results folder, not
+    atomically: a SIGKILL mid-copy left an empty ``searcher-state-*.pkl`` (chaos test)."""
+    ray_temp = tmp_path_factory.mktemp("raytmp")
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_temp))
+    experiment = interrupted / "tune" / "s2e-seed0"
+    name = "searcher-state-2026-12-01_19-04-57.pkl"
+    whole = json.dumps({"version": 1, "optimizer": {"iteration": 2}}).encode()
+    (experiment / "searcher-state-2026.pkl").unlink()  # ours is the newest session's
+    (experiment / name).write_bytes(whole[:7])
+    with pytest.raises(ValueError, match=f"corrupted checkpoint file {experiment / name}"):
+        check_resumable(interrupted)  # no staging copy on this machine: refused, untouched
+    assert (experiment / name).read_bytes() == whole[:7]
+    staging = ray_temp / "ray" / "session_x" / "artifacts" / "2026-12-01_19-04-57" / "s2e-seed0"
+    (staging / "driver_artifacts").mkdir(parents=True)
+    (staging / "driver_artifacts" / name).write_bytes(b"{}" + whole)  # not what was cut short
+    with pytest.raises(ValueError, match="corrupted checkpoint file"):
+        check_resumable(interrupted)
+    (staging / "driver_artifacts" / name).write_bytes(whole)
+    check_resumable(interrupted)
+    assert (experiment / name).read_bytes() == whole
+    assert "restored from Ray's staging copy" in capsys.readouterr().out
