@@ -73,12 +73,10 @@ def _check_file(path: Path, out: Path) -> None:
     ``tuner.pkl`` rebuilds classes by calling what it decoded), a checkpoint with
     ``torch.load(weights_only=True)`` (plain tensors and containers, never a global)."""
     try:
-        if path.suffix == ".json":
-            json.loads(path.read_text())
-        elif path.suffix == ".pkl":
+        if path.suffix in (".json", ".pkl"):
             raw = path.read_bytes()
-            try:
-                json.loads(raw)  # the S2E searcher saves its state as JSON
+            try:  # the S2E searcher saves JSON as *.pkl, Tune's search generator a pickle as *.json
+                json.loads(raw)
             except ValueError:
                 for _ in pickletools.genops(raw):  # opcodes only: a truncated file raises
                     pass
