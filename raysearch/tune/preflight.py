@@ -218,8 +218,9 @@ def plan_ran(experiment: str | Path, planned: int) -> bool:
 def check_resumable(out: str | Path) -> None:
     """Read every file ``Tuner.restore`` reads in the unfinished experiments of a
     ``raysearch compare`` folder: ``tuner.pkl``, the newest experiment, searcher and
-    search-generator states and the checkpoint each unfinished trial resumes from. ``ValueError`` naming the first
-    corrupted one, before Ray starts and without touching anything, except a snapshot file
+    search-generator states and the checkpoint each unfinished trial resumes from.
+    ``ValueError`` naming the first corrupted one, before Ray starts and without touching
+    anything, except a snapshot file
     that a kill cut short while Tune copied it, restored from Ray's whole copy when one is
     still on this machine (:func:`staging_copies`)."""
     out = Path(out)
@@ -228,8 +229,8 @@ def check_resumable(out: str | Path) -> None:
             continue
         states = _latest(list(experiment.glob("experiment_state-*.json")))
         files = [experiment / "tuner.pkl", *states]
-        for pattern in ("searcher-state-*.pkl", "search_gen_state-*.json", "basic-variant-state-*.json"):
-            files += _latest(list(experiment.glob(pattern)))
+        for kind in ("searcher-state", "search_gen_state", "basic-variant-state"):
+            files += _latest(list(experiment.glob(f"{kind}-*.*")))
         for path in files:
             _check_or_repair(path, out)
         for state in states:
