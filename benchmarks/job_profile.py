@@ -179,14 +179,14 @@ def main() -> None:
         cores = os.cpu_count() or 1
         epoch_s, eval_share = quiet_epoch(settings.trial, cores)
         env = {**os.environ, "RAY_worker_niceness": "0"}  # the job alone, as a user runs it
-        t0 = time.time()  # the job as `launchers/launch.py` runs it: a fresh process and Ray
+        # the job as `launchers/launch.py` runs it: a fresh process and Ray
         wall, cpu = run_and_sample([sys.executable, "-m", "raysearch.cli", *argv], env=env)
         its = iterations(folder)
     title = f"{args.preset} {' '.join(args.set)}".strip()
     out = results_dir(args.out)
-    report(its, wall=(t0, t0 + wall), cores=cores, epoch_s=epoch_s, eval_share=eval_share,
+    report(its, wall=wall, cores=cores, epoch_s=epoch_s, eval_share=eval_share,
            k=settings.samples_per_iter, title=title, out=out)  # fmt: skip
-    process_table(cpu, wall=wall, cores=cores, useful=len(its) * epoch_s, out=out)
+    process_table(cpu, wall=wall[1] - wall[0], cores=cores, useful=len(its) * epoch_s, out=out)
 
 
 def process_table(

@@ -49,9 +49,9 @@ def classify(commands: set[str]) -> str:
 
 def run_and_sample(
     command: Sequence[str], *, env: dict[str, str] | None = None, interval: float = 0.25
-) -> tuple[float, dict[str, float]]:
-    """Run ``command`` to the end (``CalledProcessError`` if it fails); its wall seconds and
-    the CPU seconds each kind of process used meanwhile."""
+) -> tuple[tuple[float, float], dict[str, float]]:
+    """Run ``command`` to the end (``CalledProcessError`` if it fails); its start and end on
+    the wall clock (``time.time``) and the CPU seconds each kind of process used meanwhile."""
     before = {pid: cpu for pid, (cpu, _) in _cpu_seconds().items()}
     used: dict[int, float] = {}
     commands: dict[int, set[str]] = defaultdict(set)
@@ -62,10 +62,10 @@ def run_and_sample(
             used[pid] = cpu - before.get(pid, 0.0)
             commands[pid].add(text)
         time.sleep(interval)
-    wall = time.time() - start
+    end = time.time()
     if process.returncode:
         raise subprocess.CalledProcessError(process.returncode, list(command))
     per_kind: Counter[str] = Counter()
     for pid, cpu in used.items():
         per_kind[classify(commands[pid])] += cpu
-    return wall, dict(per_kind)
+    return (start, end), dict(per_kind)

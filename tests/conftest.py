@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 import pytest
 import torch
 
+from raysearch.analysis.results_folder import sigint_handler_kept
 from raysearch.data import ImageSplit
 
 torch.set_num_threads(1)
@@ -31,10 +31,9 @@ def synthetic_split(
 @pytest.fixture(autouse=True)
 def sigint_handler_restored():
     """Tests that call ``Tuner.fit`` directly leave Tune's SIGINT handler installed (raysearch
-    puts its own back, see ``sigint_handler_kept``): restore it so a later test's Ctrl-C works."""
-    handler = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, handler)
+    puts its own back the same way): restore it so a later test's Ctrl-C works."""
+    with sigint_handler_kept():
+        yield
 
 
 @pytest.fixture
