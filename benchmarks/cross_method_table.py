@@ -7,8 +7,10 @@ imbalance factor 100 (clean labels). Every method trains on the same data (one d
 clean meta set LFM-DR learns from is carved from the validation split, so no method trains on
 it) and runs in-process, one thread, no Ray. Reported: final-epoch clean test accuracy and the
 rarest class's test accuracy over the training seeds: mean, 95 % bootstrap interval of the mean
-and the one-sided Mann-Whitney p of "better than plain" (:mod:`raysearch.analysis.stats`); for
-LFM-DR also the mean |ΔB| per epoch.
+and, paired by seed against plain training, the mean difference with its paired bootstrap
+interval and the exact one-sided Wilcoxon p of "better than plain" (:mod:`raysearch.analysis.stats`;
+Mann-Whitney only for a method that shares no seed with plain training); for LFM-DR also the
+mean |ΔB| per epoch.
 
 Runs are appended to ``cross_method_runs.csv`` as they finish and a rerun skips the finished
 ones, so ``--time-budget`` splits the work into pieces (the table is written once all runs are
@@ -48,8 +50,8 @@ B_UPDATES = ("eq9", "official")
 METRICS = ("test_acc", "rare_class_acc")
 LEGEND = (
     "test_acc: final-epoch clean test accuracy; rare_class_acc: the rarest class's. "
-    "mean: over seeds; 95 % CI: percentile bootstrap interval of the mean; p_vs_plain: one-sided "
-    "Mann-Whitney U p-value that the method's accuracy is greater than plain training's."
+    "mean: over seeds; 95 % CI: percentile bootstrap interval of the mean; X = plain training; "
+    "Δ in percentage points. "
 )
 
 
@@ -126,8 +128,9 @@ def run_reweight(
 
 def summarize(runs: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
     """Per setting and metric, :func:`stats.summary_table` over the seeds: per method the mean,
-    its 95 % bootstrap interval and the one-sided Mann-Whitney p that the method beats
-    :data:`BASELINE` (the first method where plain training did not run)."""
+    its 95 % bootstrap interval and the paired rule against :data:`BASELINE` (the first method
+    where plain training did not run): mean difference on the shared seeds, its paired
+    bootstrap interval and the exact one-sided Wilcoxon p that the method beats it."""
     summaries = {}
     for setting, group in runs.groupby("setting", sort=False):
         baseline = stats.pick_baseline(group["method"], BASELINE)
@@ -141,7 +144,7 @@ def summarize(runs: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
 def _joined(tables: dict[str, pd.DataFrame], shown: bool) -> pd.DataFrame:
     """One setting's metric tables side by side (numbers, or :func:`stats.display_table`)."""
     parts = [
-        (stats.display_table(t) if shown else t)
+        (stats.display_table(t, points=True) if shown else t)
         .drop(columns="seeds")
         .add_prefix(f"{m} " if shown else f"{m}_")
         for m, t in tables.items()
@@ -152,7 +155,8 @@ def _joined(tables: dict[str, pd.DataFrame], shown: bool) -> pd.DataFrame:
 
 
 def flat_table(summaries: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
-    """One row per (setting, method): seeds, then each metric's mean, ci_low, ci_high, p_vs_*."""
+    """One row per (setting, method): seeds, then each metric's mean, ci_low, ci_high and the
+    paired columns against plain training (pairs_vs_*, diff_vs_*, its interval, p_vs_*)."""
     frames = [
         _joined(tables, shown=False).reset_index().assign(setting=setting)
         for setting, tables in summaries.items()
@@ -162,16 +166,20 @@ def flat_table(summaries: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
 
 
 def markdown(summaries: dict[str, dict[str, pd.DataFrame]]) -> str:
-    """A Markdown table per setting (with the few-seeds warning), then the legend."""
+    """A Markdown table per setting (with the undefined paired tests and the few-seeds warning),
+    then the legend."""
     parts = [
         f"### {setting}\n\n"
         + stats.with_notes(
             stats.markdown_table(_joined(tables, shown=True)),
+            *(f"{m}: {n}" for m, t in tables.items() if (n := stats.paired_notes(t))),
             stats.few_seeds_note(tables[METRICS[0]]["seeds"]),
         )
         for setting, tables in summaries.items()
     ]
-    return "\n".join(parts) + f"\n{LEGEND}\n"
+    tables = [t for by_metric in summaries.values() for t in by_metric.values()]
+    paired = max((stats.paired_legend(t) for t in tables), key=len, default="")
+    return "\n".join(parts) + f"\n{LEGEND}{paired}\n"
 
 
 def plot(table: pd.DataFrame, path: Path, title: str) -> None:

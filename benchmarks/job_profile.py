@@ -24,11 +24,18 @@ the process start to its exit, and splits its core-time, wall x cores, into
 
 Every iteration is placed on the timeline by the trainable's float ``step_end`` and its
 ``time_this_iter_s``. Writes ``job_profile.csv`` / ``.png`` and prints the shares and the load.
+
+A second view counts CPU by process kind from ``/proc`` (``job_profile_processes.csv``), and
+splits the trial actors' CPU beyond the epochs' best-case work by the phases the actors record
+(:mod:`raysearch.tune.actor_phases`): actor start-up, trial set-up, checkpoint save, restore,
+result reporting (Tune's ``train()`` beyond the epoch), contention (the epochs' own CPU beyond
+the best case) and the rest (Ray's worker threads between calls).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -44,6 +51,7 @@ from benchmarks._common import results_dir
 from benchmarks.process_cpu import run_and_sample
 from raysearch.analysis.experiments import load_trial_epochs
 from raysearch.noisy.settings import TrialSettings
+from raysearch.tune.actor_phases import ENV as PHASES_ENV
 
 CATEGORIES = (
     "training",
@@ -178,25 +186,61 @@ def main() -> None:
         settings = compare_settings(build_parser().parse_args(argv))  # validates the options
         cores = os.cpu_count() or 1
         epoch_s, eval_share = quiet_epoch(settings.trial, cores)
-        env = {**os.environ, "RAY_worker_niceness": "0"}  # the job alone, as a user runs it
-        # the job as `launchers/launch.py` runs it: a fresh process and Ray
+        phases_dir = Path(tmp) / "phases"
+        env = {**os.environ, "RAY_worker_niceness": "0", PHASES_ENV: str(phases_dir)}
+        # the job as `launchers/launch.py` runs it (a fresh process and Ray), as a user runs it
         wall, cpu = run_and_sample([sys.executable, "-m", "raysearch.cli", *argv], env=env)
         its = iterations(folder)
+        phases = actor_phases(phases_dir)
     title = f"{args.preset} {' '.join(args.set)}".strip()
     out = results_dir(args.out)
     report(its, wall=wall, cores=cores, epoch_s=epoch_s, eval_share=eval_share,
            k=settings.samples_per_iter, title=title, out=out)  # fmt: skip
-    process_table(cpu, wall=wall[1] - wall[0], cores=cores, useful=len(its) * epoch_s, out=out)
+    process_table(cpu, wall=wall[1] - wall[0], cores=cores, useful=len(its) * epoch_s,
+                  phases=phases, out=out)  # fmt: skip
+
+
+def actor_phases(folder: Path) -> dict[str, float]:
+    """CPU seconds per phase summed over every trial actor's ``<pid>.jsonl``."""
+    totals: dict[str, float] = {}
+    for path in sorted(folder.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            totals[event["phase"]] = totals.get(event["phase"], 0.0) + float(event["cpu"])
+    return totals
+
+
+def actor_breakdown(actor_cpu: float, phases: dict[str, float], useful: float) -> dict[str, float]:
+    """The trial actors' CPU beyond ``useful`` (the epochs' best-case work), by phase; the
+    parts sum to ``actor_cpu - useful``."""
+    parts = {
+        "actor start-up": phases.get("start-up", 0.0),
+        "trial set-up": phases.get("set-up", 0.0),
+        "checkpoint save": phases.get("save", 0.0),
+        "restore": phases.get("restore", 0.0),
+        "result reporting": phases.get("train", 0.0) - phases.get("epoch", 0.0),
+        "contention (epochs beyond the best case)": phases.get("epoch", 0.0) - useful,
+    }
+    parts["other actor CPU (Ray worker threads)"] = actor_cpu - useful - sum(parts.values())
+    return parts
 
 
 def process_table(
-    cpu: dict[str, float], *, wall: float, cores: int, useful: float, out: Path
-) -> pd.DataFrame:
+    cpu: dict[str, float], *, wall: float, cores: int, useful: float, out: Path,
+    phases: dict[str, float] | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Core-time by process kind (``job_profile_processes.csv``): the epochs' work at the best
-    case, the rest of the trial actors' CPU, drivers, Ray, other processes and idle cores."""
+    case, the rest of the trial actors' CPU (split by :func:`actor_breakdown` when the actors
+    recorded their ``phases``), drivers, Ray, other processes and idle cores."""
     total = wall * cores
     rows = {"training + evaluation (best case)": useful}
-    rows["trial actors beyond that"] = cpu.get("trial actors", 0.0) - useful
+    actors = cpu.get("trial actors", 0.0)
+    if phases:
+        rows.update(
+            {f"trial actors: {k}": v for k, v in actor_breakdown(actors, phases, useful).items()}
+        )
+    else:
+        rows["trial actors beyond that"] = actors - useful
     rows.update({kind: seconds for kind, seconds in cpu.items() if kind != "trial actors"})
     rows["idle"] = total - sum(cpu.values())
     table = pd.DataFrame({"core_seconds": rows})

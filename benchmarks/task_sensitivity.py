@@ -30,17 +30,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from benchmarks._common import results_dir
+from raysearch.bench.tasks import TASKS
 
-# name -> TrialSettings overrides (fashion-mnist-mini: 10,800 training rows after D_val of 1,200)
-TASKS: dict[str, dict[str, Any]] = {
-    "sym50-e20-n4000": {"noise": "symmetric:0.5", "epochs": 20, "train_size": 4000},
-    "pair45-e20-n4000": {"noise": "pair:0.45", "epochs": 20, "train_size": 4000},
-    "sym50-e40-n2000": {"noise": "symmetric:0.5", "epochs": 40, "train_size": 2000},
-    "pair45-e40-n2000": {"noise": "pair:0.45", "epochs": 40, "train_size": 2000},
-    "sym50-e30-n4000": {"noise": "symmetric:0.5", "epochs": 30, "train_size": 4000},
-    "sym50-e20-n6000": {"noise": "symmetric:0.5", "epochs": 20, "train_size": 6000},
-    "sym50-e20-full": {"noise": "symmetric:0.5", "epochs": 20},
-}
 RUNS_FILE, SUMMARY_FILE = "task_sensitivity_runs.csv", "task_sensitivity.csv"
 
 

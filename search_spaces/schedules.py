@@ -346,3 +346,17 @@ def default_config(name: str, *, noise_rate: float = 0.5) -> Config:
     if name == "constant":
         return family.validate({"keep": 1.0})
     return family.center_config()
+
+
+REFERENCES = ("standard", "coteaching")
+"""The schedules a user would run without search, the references of every comparison."""
+
+
+def reference_schedule(name: str, noise_rate: float) -> Config:
+    """``standard``: R = 1 (every sample kept); ``coteaching``: Co-teaching's published schedule
+    (tau = the noise rate, T_k = 10 of 200 reference epochs, c = 1)."""
+    if name == "standard":
+        return default_config("constant")
+    if name == "coteaching":
+        return default_config("coteaching", noise_rate=noise_rate)
+    raise KeyError(f"unknown reference {name!r}; references: {', '.join(REFERENCES)}")

@@ -36,16 +36,33 @@ def sigint_handler_restored():
         yield
 
 
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """The CLI and the benchmarks' ``main`` set process-wide variables for their own run
+    (``RAY_AIR_NEW_OUTPUT``, ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``, which turns off the
+    ``result.json`` every later Tune test reads): each test gets the environment back as it was."""
+    before = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    os.environ.update(before)
+
+
 @pytest.fixture
 def toy_split() -> ImageSplit:
     return synthetic_split(64)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_ray():
-    """A real local Ray (2 CPUs) for one test module; its workers see the test modules too."""
+    """One real local Ray (2 CPUs) shared by every test that needs one (starting Ray costs
+    seconds; unit tests run first and never see it, see ``testpaths``); its workers see the
+    test modules too. A test whose command connects to Ray itself finds it already up."""
     import ray
 
+    if ray.is_initialized():
+        yield
+        return
     ray.init(
         num_cpus=2,
         include_dashboard=False,

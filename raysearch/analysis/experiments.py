@@ -95,21 +95,35 @@ def load_tune_experiment(experiment: Path, **labels: Any) -> tuple[pd.DataFrame,
 def load_compare_dir(out: str | Path) -> pd.DataFrame:
     """All trials of a ``raysearch compare`` folder, one row each, ordered by finishing time.
 
-    Columns: searcher, seed, trial config (``config/...``), epochs_trained, final metrics, and
-    ``trial_order`` (1-based rank of the trial's finishing time within its experiment). Trials
-    that never reported (created, then cut off by the epoch budget) are left out.
+    Columns: searcher, seed, role (``searcher`` or ``reference``), trial config
+    (``config/...``), epochs_trained, final metrics, and ``trial_order`` (1-based rank of the
+    trial's finishing time within its (searcher, seed)). Trials of the shared ``searchers``
+    experiment are labelled by their config (``searcher``, ``seed``, ``role``), those of a
+    ``<name>-seed<s>`` experiment by its name. Trials that never reported (created, then cut off
+    by the epoch budget) are left out.
     """
     frames = []
     for experiment in sorted((Path(out) / "tune").iterdir()):
-        if not experiment.is_dir() or "-seed" not in experiment.name:
+        if not experiment.is_dir():
             continue
-        searcher, seed = experiment.name.rsplit("-seed", 1)
-        trials, _ = load_tune_experiment(experiment, searcher=searcher, seed=int(seed))
+        if "-seed" in experiment.name:
+            searcher, seed = experiment.name.rsplit("-seed", 1)
+            trials, _ = load_tune_experiment(experiment, searcher=searcher, seed=int(seed))
+            trials["role"] = "searcher"
+        else:
+            trials, _ = load_tune_experiment(experiment)
+            if trials.empty or "config/searcher" not in trials:
+                continue
+            trials = trials.assign(searcher=trials["config/searcher"], role=trials["config/role"],
+                                   seed=trials["config/seed"].astype(int))  # fmt: skip
         if "epochs_trained" in trials:
             # a scheduler's budget can end the experiment before some created trials ever ran
             trials = trials[trials["epochs_trained"].notna()]
         if not trials.empty:
-            trials = trials.sort_values("finished", na_position="last").reset_index(drop=True)
-            trials["trial_order"] = range(1, len(trials) + 1)
             frames.append(trials)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:
+        return pd.DataFrame()
+    trials = pd.concat(frames, ignore_index=True)
+    trials = trials.sort_values(["searcher", "seed", "finished"], na_position="last", kind="stable")
+    trials["trial_order"] = trials.groupby(["searcher", "seed"]).cumcount() + 1
+    return trials.reset_index(drop=True)

@@ -1,6 +1,8 @@
 """The table and the figure of a NAS comparison (one row per (method, seed)): search time and
 parameters (mean ± std over seeds), the evaluated genotype's test accuracy (mean, 95 % bootstrap
-interval, one-sided Mann-Whitney p vs DARTS), and accuracy vs search time."""
+interval) and its paired difference vs DARTS (seed s = the same data split and initial weights
+for every method: mean difference, paired bootstrap interval, exact one-sided Wilcoxon p; the
+Mann-Whitney p only for a method that shares no seed with DARTS), and accuracy vs search time."""
 
 from __future__ import annotations
 
@@ -23,18 +25,25 @@ COST_COLUMNS = (
 )
 LEGEND = (
     "test acc: test accuracy of the evaluated genotype, mean over seeds; 95 % CI: percentile "
-    "bootstrap interval of that mean; p_vs_X: one-sided Mann-Whitney U p-value that the method's "
-    "test accuracy is greater than X's (X = darts, the method every other one modifies or wraps, "
-    "else the first method). Costs: mean ± sample std over seeds."
+    "bootstrap interval of that mean; X = darts, the method every other one modifies or wraps "
+    "(else the first method); Δ in percentage points of test accuracy. Costs: mean ± sample "
+    "std over seeds."
 )
+
+
+def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`stats.summary_table` of the test accuracy per method, with the paired rule against
+    :data:`BASELINE` (the first method when DARTS did not run); a failed seed (NaN) is left out."""
+    baseline = stats.pick_baseline(frame["method"], BASELINE)
+    return stats.summary_table(frame, value="test_acc", group="method", baseline=baseline)
 
 
 def nas_summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per method (in the order given): mean ± std over seeds (sample std; one seed: the value)
     of search time (in the job, and wall time with Ray start-up) and parameters, the seeds that
-    finished, and the test accuracy as :func:`stats.summary_table` shows it: mean, 95 % bootstrap
-    interval, one-sided Mann-Whitney p against :data:`BASELINE` (the first method when DARTS did
-    not run); a failed seed (NaN) is left out."""
+    finished, and the test accuracy as :func:`stats.display_table` shows :func:`accuracy_table`:
+    mean, 95 % bootstrap interval, the paired difference vs :data:`BASELINE` in percentage
+    points with its paired interval and Wilcoxon p."""
     table = pd.DataFrame(index=pd.Index(list(dict.fromkeys(frame["method"])), name="method"))
     groups = {m: g for m, g in frame.groupby("method", sort=False)}
     for column, label, digits in COST_COLUMNS:
@@ -46,17 +55,19 @@ def nas_summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["seeds ok"] = [
         f"{groups[m]['test_acc'].notna().sum()}/{len(groups[m])}" for m in table.index
     ]
-    baseline = stats.pick_baseline(frame["method"], BASELINE)
-    accuracy = stats.summary_table(frame, value="test_acc", group="method", baseline=baseline)
-    accuracy = stats.display_table(accuracy, mean_label="test acc")
+    accuracy = stats.display_table(accuracy_table(frame), mean_label="test acc", points=True)
     return table.join(accuracy.drop(columns="seeds"))
 
 
 def nas_summary_markdown(frame: pd.DataFrame) -> str:
-    """:func:`nas_summary_table` as Markdown, its legend and the few-seeds warning."""
-    seeds = frame.groupby("method", sort=False)["test_acc"].count()
+    """:func:`nas_summary_table` as Markdown, its legend, the undefined paired tests and the
+    few-seeds warning."""
+    accuracy = accuracy_table(frame)
+    legend = f"{LEGEND} {stats.paired_legend(accuracy)}".strip()
     table = stats.markdown_table(nas_summary_table(frame))
-    return stats.with_notes(table, LEGEND, stats.few_seeds_note(seeds))
+    return stats.with_notes(
+        table, legend, stats.paired_notes(accuracy), stats.few_seeds_note(accuracy["seeds"])
+    )
 
 
 def plot_accuracy_vs_search_time(frame: pd.DataFrame, path: Path) -> None:

@@ -1,10 +1,12 @@
 """The standard report of any results folder: CSVs, plots and a Markdown summary.
 
-Schedule searches (``compare``/``tune``): best-so-far vs budget, R(t) of the top schedules,
-accuracy per epoch, and the summary of :func:`compare_report.summary_table` (final best per
-searcher: mean, 95 % bootstrap interval, one-sided Mann-Whitney p vs random search). NAS
+Schedule searches (``compare``/``tune``): best-so-far vs budget with the reference schedules
+as horizontal lines, R(t) of the top schedules, accuracy per epoch, and the summary
+:func:`compare_report.summary_markdown` writes for ``raysearch compare`` (the search gain in
+words, then per searcher and reference: mean, 95 % bootstrap interval, paired difference vs
+random search and vs Co-teaching's schedule with its paired interval and Wilcoxon p). NAS
 searches: accuracy per epoch. NAS comparisons: test accuracy vs search time and the per-method
-summary of :func:`nas_report.nas_summary_table` (the same statistics vs DARTS). NAS
+summary of :func:`nas_report.nas_summary_table` (the same paired statistics vs DARTS). NAS
 evaluations: the table of (genotype, seed) rows. Reweighting: accuracy per epoch and each
 seed's final metrics. The files appear only when all of them were written.
 """
@@ -25,6 +27,7 @@ import pandas as pd  # noqa: E402
 from raysearch.analysis.compare_report import (  # noqa: E402
     best_so_far,
     plot_best_so_far,
+    reference_finals,
     schedule_config,
     summary_markdown,
     summary_table,
@@ -40,6 +43,21 @@ from search_spaces.schedules import get_family  # noqa: E402
 TOP_SCHEDULES = 5
 NAS_EVALUATE_COLUMNS = ("genotype_name", "seed", "params_m", "test_acc", "wall_time_s", "error")
 REWEIGHT_METRICS = ("val_acc", "test_acc", "rare_class_acc", "test_acc_w2", "rare_class_acc_w2")
+
+
+def with_stream_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """A schedule search's long frame with each trial labelled by its stream: the shared
+    experiment of ``raysearch compare`` runs every searcher and reference of every seed, and its
+    trials carry ``config/searcher`` and ``config/role``; folders without them keep their
+    experiment's label with ``role`` = ``searcher``."""
+    labelled = frame.copy()
+    if "config/searcher" in frame:
+        labelled["searcher"] = frame["config/searcher"].fillna(frame["searcher"])
+    if "config/role" in frame:
+        labelled["role"] = frame["config/role"].fillna("searcher")
+    elif "role" not in frame:
+        labelled["role"] = "searcher"
+    return labelled
 
 
 def full_epochs(final: pd.DataFrame) -> int:
@@ -90,7 +108,7 @@ def _schedule_report(epochs: pd.DataFrame, final: pd.DataFrame, out: Path) -> li
     final = final.assign(seed=final["seed"].fillna(0))  # compare_report groups by seed
     e = full_epochs(final)
     written = [out / "best_so_far.png", out / "accuracy_per_epoch.png", out / "summary.md"]
-    plot_best_so_far(best_so_far(final, e), written[0])
+    plot_best_so_far(best_so_far(final, e), written[0], reference_finals(final, e))
     metrics = [m for m in ("val_acc", "test_acc", "label_precision") if m in epochs]
     plot_accuracy_per_epoch(epochs, metrics, written[1])
     written[2].write_text(summary_markdown(summary_table(final, e)))
@@ -131,11 +149,13 @@ def _reweight_report(epochs: pd.DataFrame, final: pd.DataFrame, out: Path) -> li
 
 
 def _write_all(frame: pd.DataFrame, out: Path) -> list[Path]:
+    kind = frame.attrs.get("kind")
+    if kind in ("compare", "tune"):
+        frame = with_stream_labels(frame)
     final = final_rows(frame)
     written = [out / "epochs.csv", out / "trials.csv"]
     frame.to_csv(written[0], index=False)
     final.to_csv(written[1], index=False)
-    kind = frame.attrs.get("kind")
     if kind in ("compare", "tune"):
         written += _schedule_report(frame, final, out)
     elif kind == "nas-search":

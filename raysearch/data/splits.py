@@ -47,6 +47,13 @@ class DatasetSplits:
     val: ImageSplit
     test: ImageSplit
     num_classes: int
+    # rows of the data set's training part the train / val splits hold (``None``: unknown; val:
+    # an explicit validation split); a label file (``--labels``) is indexed by them
+    train_rows: np.ndarray | None = None
+    val_rows: np.ndarray | None = None
+    # False when the training labels are unknown (the user's data set has only noisy ones,
+    # given by a label file): train / val labels are then -1
+    clean_labels_known: bool = True
 
     def full_train(self) -> ImageSplit:
         """The training split with the validation split folded back in: the whole training
@@ -63,6 +70,19 @@ class DatasetSplits:
     @property
     def image_size(self) -> int:
         return int(self.train.images.shape[2])
+
+    def training_part_labels(self) -> torch.Tensor:
+        """The labels of the data set's whole training part in its row order (train and a
+        carved val put back where :attr:`train_rows` / :attr:`val_rows` took them)."""
+        if self.train_rows is None:
+            raise ValueError(f"the splits of {self.name} do not record their rows")
+        rows = [(self.train_rows, self.train.labels)]
+        if self.val_rows is not None:
+            rows.append((self.val_rows, self.val.labels))
+        labels = torch.full((sum(len(r) for r, _ in rows),), -1, dtype=torch.long)
+        for index, part in rows:
+            labels[torch.as_tensor(index, dtype=torch.long)] = part
+        return labels
 
 
 def to_float(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -110,21 +130,29 @@ def carve_validation(
     This is the S2E paper's D_val (its eq. (2)): carved from the training part, never from the
     test set, so test accuracy stays an unbiased report.
     """
+    train_rows, val_rows = carve_rows(len(train_full), val_fraction=val_fraction, seed=seed)
+    return train_full.subset(train_rows), train_full.subset(val_rows)
+
+
+def carve_rows(n: int, *, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted ``(train, val)`` row indices :func:`carve_validation` takes of ``n`` rows."""
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    order = np.random.default_rng(seed).permutation(len(train_full))
-    n_val = max(1, int(round(val_fraction * len(train_full))))
-    return train_full.subset(np.sort(order[n_val:])), train_full.subset(np.sort(order[:n_val]))
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(val_fraction * n)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def subsample_rows(n: int, size: int, *, seed: int) -> np.ndarray:
+    """The sorted positions :func:`subsample` takes of a split of ``n`` rows."""
+    if not 1 <= size <= n:
+        raise ValueError(f"cannot take {size} rows of a split of {n}; allowed: 1..{n}")
+    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
 
 
 def subsample(split: ImageSplit, size: int, *, seed: int) -> ImageSplit:
     """``size`` seeded random rows of ``split`` in row order; ``ValueError`` if it has fewer."""
-    if not 1 <= size <= len(split):
-        raise ValueError(
-            f"cannot take {size} rows of a split of {len(split)}; allowed: 1..{len(split)}"
-        )
-    order = np.random.default_rng(seed).permutation(len(split))
-    return split.subset(np.sort(order[:size]))
+    return split.subset(subsample_rows(len(split), size, seed=seed))
 
 
 def as_split(images: np.ndarray, labels: np.ndarray) -> ImageSplit:

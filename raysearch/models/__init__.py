@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 from raysearch.models.resnet import ResNet18
@@ -41,9 +42,36 @@ def build_model(name: str, *, in_channels: int, num_classes: int, image_size: in
     return MODELS[name](in_channels=in_channels, num_classes=num_classes, image_size=image_size)
 
 
-def default_model(dataset: str) -> str:
-    """The S2E code's model for ``dataset`` (``mlp`` for unknown, MNIST-sized data)."""
-    return DEFAULT_MODEL.get(dataset, "mlp")
+# The smallest square image each net takes (its pooling and unpadded convolutions shrink it).
+MIN_IMAGE_SIZE = {"mlp": 1, "lenet": 16, "cnn-large": 8, "cnn9": 28, "resnet18": 1}
+
+
+def default_model(dataset: str, *, in_channels: int | None = None) -> str:
+    """The S2E code's model for ``dataset``; for a user's data set (``in_channels`` known)
+    the same rule by shape: grey images the MLP (MNIST-like), colour ones LeNet (CIFAR-10-like)."""
+    if dataset in DEFAULT_MODEL or in_channels is None:
+        return DEFAULT_MODEL.get(dataset, "mlp")
+    return "mlp" if in_channels == 1 else "lenet"
+
+
+def check_model_input(name: str, *, in_channels: int, num_classes: int, image_size: int) -> None:
+    """``ValueError`` naming the model and the image shape if ``name`` cannot take
+    ``in_channels x image_size x image_size`` images (a forward pass of one zero image)."""
+    check_model_name(name)
+    minimum = MIN_IMAGE_SIZE[name]
+    if image_size < minimum:
+        raise ValueError(
+            f"model {name!r} needs images of at least {minimum}x{minimum} px, got "
+            f"{in_channels}x{image_size}x{image_size}; pick another --model (mlp and resnet18 "
+            "take any size)"
+        )
+    net = build_model(name, in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+    with torch.no_grad():
+        logits = net.eval()(torch.zeros(1, in_channels, image_size, image_size))
+    if logits.shape != (1, num_classes):
+        raise ValueError(
+            f"model {name!r} gives {tuple(logits.shape)} logits, not (1, {num_classes})"
+        )
 
 
 __all__ = [
@@ -52,7 +80,9 @@ __all__ = [
     "CNNLarge",
     "LeNet",
     "ResNet18",
+    "MIN_IMAGE_SIZE",
     "build_model",
+    "check_model_input",
     "check_model_name",
     "default_model",
     "model_names",

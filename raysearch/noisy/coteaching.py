@@ -200,7 +200,8 @@ class CoteachingRun:
             train_loss=loss_sum / max(1, batches),
             val_acc=self._mean_accuracy(self.data.val),
             test_acc=self._mean_accuracy(self.data.test),
-            label_precision=kept_clean / max(1, kept_total),
+            # NaN without clean labels (real noisy labels only): nothing to measure it by
+            label_precision=kept_clean / max(1, kept_total) if self.data.clean_known else math.nan,
         )
         return self.last_metrics
 

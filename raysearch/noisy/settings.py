@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,16 +11,34 @@ import torch
 from raysearch.data import (
     DEFAULT_DATASET,
     DatasetSplits,
-    check_dataset_name,
+    check_labels_fit,
+    is_user_dataset,
     load_dataset,
     num_classes,
-    subsample,
+    read_label_file,
+    resolve_dataset,
+    subsample_rows,
 )
-from raysearch.models import check_model_name, default_model
+from raysearch.data.label_files import check_label_file
+from raysearch.data.user_sources import load_user_data
+from raysearch.models import check_model_input, check_model_name, default_model
 from raysearch.noisy.coteaching import CoteachingConfig, CoteachingRun
-from raysearch.noisy.noisy_data import check_val_kind, make_noisy
+from raysearch.noisy.noise_report import NoiseReport, noise_report
+from raysearch.noisy.noisy_data import NoisyData, check_label_use, check_val_kind, make_noisy
 from raysearch.noisy.transition import NoiseSpec
 from search_spaces.schedules import family_of
+
+SYNTHETIC_NOISE = "symmetric:0.5"
+# the tau default Co-teaching schedules assume when the noise rate cannot be measured
+UNKNOWN_NOISE_RATE = 0.5
+
+
+def noise_or_default(noise: str | None, labels: str | None) -> str:
+    """``noise``, or for a trial that names none: ``none`` with a label file (its labels are
+    the noise), else symmetric 50 %."""
+    if noise is not None:
+        return noise
+    return "none" if labels is not None else SYNTHETIC_NOISE
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,13 @@ class TrialSettings:
     share of the data set's *training* part (never the test set). ``train_size``: how many of
     the remaining training rows to train on (seeded; ``None``: all of them). Both splits are
     drawn with ``noise_seed``, so every trial of a comparison sees the same data.
+
+    ``dataset``: a registered name or a user's data set (a folder, ``.npz`` or
+    ``module:function``, see :mod:`raysearch.data.user_sources`), made absolute here.
+    ``labels``: a label file of real noisy labels, one per row of the data set's training part
+    (:mod:`raysearch.data.label_files`; ``labels_key`` picks a ``.pt`` dict's entry); it
+    replaces synthetic noise (``noise`` must be ``none``), and the data set's own labels are
+    the clean ones. A user's data set or a label file is loaded and checked here.
     """
 
     dataset: str = DEFAULT_DATASET
@@ -50,10 +74,26 @@ class TrialSettings:
     lr: float = 1e-3
     max_batches_per_epoch: int | None = None
     seed: int = 0
+    labels: str | None = None
+    labels_key: str | None = None
 
     def __post_init__(self) -> None:
-        check_dataset_name(self.dataset)
-        NoiseSpec.parse(self.noise).validate(num_classes(self.dataset))
+        # trials chdir into their own folder: every path is made absolute before Tune sees it
+        dataset, root = resolve_dataset(self.dataset, self.data_root)
+        object.__setattr__(self, "dataset", dataset)
+        object.__setattr__(self, "data_root", root)
+        noise = NoiseSpec.parse(self.noise)
+        if self.labels is not None:
+            labels = check_label_file(self.labels, self.labels_key)
+            object.__setattr__(self, "labels", str(labels))
+            if noise.kind is not None:
+                raise ValueError(
+                    f"--labels replaces synthetic noise; leave --noise out (or give none), "
+                    f"got {self.noise}"
+                )
+        elif self.labels_key is not None:
+            raise ValueError(f"--labels-key {self.labels_key!r} needs --labels PATH (a .pt file)")
+        noise.validate(num_classes(self.dataset, self.data_root))
         check_model_name(self.model_name)
         check_val_kind(self.val)
         if not 0.0 < self.val_fraction < 1.0:
@@ -63,14 +103,41 @@ class TrialSettings:
                 f"train_size must be >= batch_size={self.batch_size} (or None: all rows), "
                 f"got {self.train_size}"
             )
-        if self.data_root is not None and not Path(self.data_root).is_absolute():
-            # trials chdir into their own folder: resolve before Tune sees the path
-            object.__setattr__(self, "data_root", str(Path(self.data_root).expanduser().resolve()))
         self.coteaching_config()  # validates epochs, batch size, lr
+        if self.labels is not None or is_user_dataset(self.dataset):
+            self._check_data()
+
+    def _check_data(self) -> None:
+        """Load the user's data set / label file and check they fit: rows, classes, the
+        validation kind, the model on the image shape."""
+        splits = load_trial_data(self)
+        check_label_use(splits, val=self.val, from_file=self.labels is not None)
+        trial_labels(self, splits)
+        check_model_input(self.model_name, in_channels=splits.in_channels,
+                          num_classes=splits.num_classes, image_size=splits.image_size)  # fmt: skip
 
     @property
     def model_name(self) -> str:
-        return self.model or default_model(self.dataset)
+        if self.model is not None:
+            return self.model
+        if is_user_dataset(self.dataset):
+            channels = load_user_data(self.dataset, self.data_root).image_shape[0]
+            return default_model(self.dataset, in_channels=channels)
+        return default_model(self.dataset)
+
+    @property
+    def noise_rate(self) -> float | None:
+        """The noise rate of the training labels: the synthetic one, or the one measured in a
+        label file against the clean labels (``None``: no clean labels to measure it)."""
+        if self.labels is None:
+            return NoiseSpec.parse(self.noise).rate
+        return trial_noise_report(self).rate
+
+    @property
+    def schedule_noise_rate(self) -> float:
+        """The tau of default Co-teaching schedules: :attr:`noise_rate`, else 0.5."""
+        rate = self.noise_rate
+        return UNKNOWN_NOISE_RATE if rate is None else rate
 
     def coteaching_config(self) -> CoteachingConfig:
         return CoteachingConfig(
@@ -96,8 +163,8 @@ def check_schedule_config(schedule: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_trial_data(settings: TrialSettings) -> DatasetSplits:
-    """The clean splits a trial uses: D_val carved from the training part, the training rows
-    cut to ``train_size``, the test set as shipped."""
+    """The clean splits a trial uses: D_val carved from the training part (or the data set's
+    own), the training rows cut to ``train_size``, the test set as shipped."""
     splits = load_dataset(
         settings.dataset,
         root=settings.data_root,
@@ -112,8 +179,45 @@ def load_trial_data(settings: TrialSettings) -> DatasetSplits:
             f"train_size={settings.train_size} exceeds the {len(splits.train)} training rows of "
             f"{settings.dataset} left after the validation split (val_fraction={settings.val_fraction})"
         )
-    train = subsample(splits.train, settings.train_size, seed=settings.noise_seed)
-    return dataclasses.replace(splits, train=train)
+    kept = subsample_rows(len(splits.train), settings.train_size, seed=settings.noise_seed)
+    rows = None if splits.train_rows is None else splits.train_rows[kept]
+    return dataclasses.replace(splits, train=splits.train.subset(kept), train_rows=rows)
+
+
+def trial_labels(settings: TrialSettings, splits: DatasetSplits) -> torch.Tensor | None:
+    """The label file's labels (one per row of the training part, checked against ``splits``:
+    row count, class range, its ``clean_label`` entry), or ``None`` without ``--labels``."""
+    if settings.labels is None:
+        return None
+    file = read_label_file(settings.labels, key=settings.labels_key)
+    full = load_dataset(settings.dataset, root=settings.data_root, val_fraction=settings.val_fraction,
+                        seed=settings.noise_seed, download=settings.download)  # fmt: skip
+    clean = full.training_part_labels()
+    check_labels_fit(file, rows=len(clean), num_classes=full.num_classes,
+                     clean=clean.numpy() if full.clean_labels_known else None)  # fmt: skip
+    return torch.as_tensor(file.labels, dtype=torch.long)
+
+
+def trial_noisy_data(settings: TrialSettings) -> NoisyData:
+    """The trial's data with its noisy training labels (synthetic, or from the label file)."""
+    splits = load_trial_data(settings)
+    return make_noisy(
+        splits,
+        NoiseSpec.parse(settings.noise),
+        seed=settings.noise_seed,
+        val=settings.val,
+        labels=trial_labels(settings, splits),
+    )
+
+
+def trial_noise_report(settings: TrialSettings) -> NoiseReport:
+    """The label noise present in the trial's training rows (see :mod:`raysearch.noisy.noise_report`)."""
+    if settings.labels is not None:
+        key = f", key {settings.labels_key}" if settings.labels_key else ""
+        source = f"labels from {settings.labels}{key}"
+    else:
+        source = f"synthetic noise {NoiseSpec.parse(settings.noise)} (seed {settings.noise_seed})"
+    return noise_report(trial_noisy_data(settings), source)
 
 
 def build_run(
@@ -121,12 +225,7 @@ def build_run(
 ) -> CoteachingRun:
     """The Co-teaching run a trial trains: noisy data, schedule R(t), model and optimisers."""
     family = family_of(schedule)
-    data = make_noisy(
-        load_trial_data(settings),
-        NoiseSpec.parse(settings.noise),
-        seed=settings.noise_seed,
-        val=settings.val,
-    )
+    data = trial_noisy_data(settings)
     return CoteachingRun(
         data,
         family.schedule(schedule, settings.epochs),

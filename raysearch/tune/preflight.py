@@ -100,7 +100,9 @@ def staging_copies(path: Path) -> list[Path]:
     if session is None:
         return []
     ray_temp = Path(os.environ.get("RAY_TMPDIR", tempfile.gettempdir())) / "ray"
-    pattern = f"session_*/artifacts/{session.group()}/{path.parent.name}/driver_artifacts/{path.name}"
+    pattern = (
+        f"session_*/artifacts/{session.group()}/{path.parent.name}/driver_artifacts/{path.name}"
+    )
     return sorted(ray_temp.glob(pattern))
 
 
@@ -180,18 +182,26 @@ def _latest_checkpoint_path(manager: Any) -> str | None:
     return path if isinstance(path, str) else None
 
 
+def trial_records(state_file: Path) -> list[tuple[str, str, str | None]]:
+    """Per trial of a Tune experiment snapshot: its folder name, status and the path of the
+    latest checkpoint recorded for it (``None``: none), read without running anything."""
+    records = []
+    for trial_json, metadata_json in _json_field(json.loads(state_file.read_text()))["trial_data"]:
+        trial = _json_field(trial_json)
+        path = _latest_checkpoint_path(_json_field(metadata_json).get("checkpoint_manager"))
+        records.append((str(trial.get("relative_logdir", "")), str(trial.get("status")), path))
+    return records
+
+
 def restored_checkpoints(experiment: Path, state_file: Path) -> list[Path]:
     """The checkpoint folder ``Tuner.restore`` resumes each unfinished trial from: the latest one
     recorded in the experiment state (a newer, half-written folder of a killed run is ignored).
     Paths are taken relative to ``experiment``, so a moved results folder is read correctly."""
-    folders = []
-    for trial_json, metadata_json in _json_field(json.loads(state_file.read_text()))["trial_data"]:
-        if _json_field(trial_json).get("status") == "TERMINATED":
-            continue
-        path = _latest_checkpoint_path(_json_field(metadata_json).get("checkpoint_manager"))
-        if path:
-            folders.append(experiment / Path(path).parent.name / Path(path).name)
-    return folders
+    return [
+        experiment / Path(path).parent.name / Path(path).name
+        for _, status, path in trial_records(state_file)
+        if status != "TERMINATED" and path
+    ]
 
 
 def restorable(experiment: str | Path) -> bool:
@@ -224,7 +234,7 @@ def check_resumable(out: str | Path) -> None:
     that a kill cut short while Tune copied it, restored from Ray's whole copy when one is
     still on this machine (:func:`staging_copies`)."""
     out = Path(out)
-    for experiment in sorted((out / "tune").glob("*-seed*")):
+    for experiment in sorted(p for p in (out / "tune").glob("*") if p.is_dir()):
         if (experiment / "DONE").exists() or not (experiment / "tuner.pkl").exists():
             continue
         states = _latest(list(experiment.glob("experiment_state-*.json")))

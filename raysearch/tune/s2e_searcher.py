@@ -42,6 +42,14 @@ class S2ESearcher(Searcher):
         simplex_groups: flattened keys (``"schedule/alpha1"``) searched as one Dirichlet block.
         max_iterations: stop suggesting after M iterations (``None``: let ``num_samples`` decide).
         optimizer_kwargs: passed on to :class:`RelaxationOptimizer`.
+
+    Example (any bounded Tune space; see README.md for a full run next to HyperOptSearch):
+        >>> from ray import tune
+        >>> from raysearch.api import S2ESearcher
+        >>> space = {"lr": tune.loguniform(1e-4, 1e-1), "act": tune.choice(["relu", "tanh"])}
+        >>> searcher = S2ESearcher(space, metric="score", mode="max", samples_per_iter=4)
+        >>> sorted(searcher.suggest("trial-1"))
+        ['act', 'lr']
     """
 
     def __init__(
@@ -147,7 +155,10 @@ class S2ESearcher(Searcher):
             return
         self._told.append((sample, None if error else self._score(result)))
         if not self._queue and not self._live:
-            samples, scores = zip(*self._told, strict=True)
+            # a canonical order, not the order trials happened to end in: the same results
+            # give the same update however the batch's trials were interleaved
+            told = sorted(self._told, key=lambda pair: json.dumps(pair[0], sort_keys=True))
+            samples, scores = zip(*told, strict=True)
             self.optimizer.tell(list(samples), list(scores))
             self._told = []
 

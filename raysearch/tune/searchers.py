@@ -15,9 +15,11 @@ from typing import Any
 
 from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler, TrialScheduler
-from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchAlgorithm, Searcher
+from ray.tune.search import ConcurrencyLimiter, SearchAlgorithm, Searcher
 
 from raysearch.tune.budget import EpochBudget
+from raysearch.tune.graceful_stop import HeldTrialsGenerator
+from raysearch.tune.random_searcher import RandomSearcher
 from raysearch.tune.s2e_searcher import S2ESearcher
 
 
@@ -81,9 +83,8 @@ def _s2e(**optimizer_kwargs: Any) -> Callable[[SearchRequest], SearchSetup]:
 
 
 def _random(req: SearchRequest) -> SearchSetup:
-    return SearchSetup(
-        BasicVariantGenerator(random_state=req.seed, max_concurrent=req.concurrency), req.trials
-    )
+    # a Searcher (so it can share an experiment) drawing what BasicVariantGenerator draws
+    return SearchSetup(RandomSearcher(seed=req.seed, max_live=req.concurrency), req.trials)
 
 
 def _startup_trials(req: SearchRequest) -> int:
@@ -130,7 +131,7 @@ def _hyperband(req: SearchRequest) -> SearchSetup:
     # before it halves it, and a generator handing out two trials at a time never fills the
     # first one, so nothing would ever be stopped (ray#12536). Resources bound what runs at once.
     scheduler = HyperBandScheduler(time_attr="epoch", max_t=req.epochs, reduction_factor=3)
-    return _budgeted(BasicVariantGenerator(random_state=req.seed), scheduler, req)
+    return _budgeted(HeldTrialsGenerator(random_state=req.seed), scheduler, req)
 
 
 def _asha(req: SearchRequest) -> SearchSetup:
@@ -138,7 +139,7 @@ def _asha(req: SearchRequest) -> SearchSetup:
         time_attr="epoch", max_t=req.epochs, grace_period=1, reduction_factor=3
     )
     return _budgeted(
-        BasicVariantGenerator(random_state=req.seed, max_concurrent=req.concurrency), scheduler, req
+        HeldTrialsGenerator(random_state=req.seed, max_concurrent=req.concurrency), scheduler, req
     )
 
 
@@ -156,6 +157,15 @@ _REGISTRY: dict[str, tuple[Callable[[SearchRequest], SearchSetup], tuple[str, ..
     "hyperband": (_hyperband, ()),
     "asha": (_asha, ()),
 }
+
+
+_SCHEDULED = ("bohb", "hyperband", "asha")  # their setup carries a TrialScheduler
+
+
+def needs_own_experiment(name: str) -> bool:
+    """Whether strategy ``name`` needs a trial scheduler, whose brackets must see only its own
+    trials: one experiment per seed, not a stream of the shared one."""
+    return name in _SCHEDULED
 
 
 def searcher_names() -> list[str]:

@@ -8,14 +8,15 @@ finishes one, so Ray gives a free CPU to whichever experiment has a trial ready.
 live for the whole run: a driver's start (Python, torch, Ray's driver registration: ~5 s of
 CPU) is paid ``at_once`` times, not once per experiment.
 
-Protocol: the parent writes ``searcher seed`` lines to a driver's stdin; the driver answers on
-a status pipe with ``ok`` or ``interrupted`` per experiment and exits at the end of its stdin.
+Protocol: the parent writes experiment names, one per line, to a driver's stdin; the driver
+answers on a status pipe with ``ok`` or ``interrupted`` per experiment and exits at the end of
+its stdin.
 
 The guarantees of a sequential run hold: a driver dies with the parent (``PR_SET_PDEATHSIG``,
 so a SIGKILL of the parent's process group leaves nothing running); a SIGINT to the parent is
 passed once to every driver, whose Tune stops gracefully and saves its state, and no further
 experiment starts; each driver marks only a complete experiment ``DONE``
-(:func:`raysearch.tune.compare.run_experiment`). Drivers run in their own process groups, so a
+(:func:`raysearch.tune.compare_experiments.run_experiment`). Drivers run in their own process groups, so a
 Ctrl-C in a terminal reaches each of them exactly once (through the parent).
 """
 
@@ -45,11 +46,11 @@ class _Driver:
     status: IO[str]
     experiment: str | None = None
 
-    def send(self, searcher: str, seed: int) -> None:
+    def send(self, experiment: str) -> None:
         assert self.process.stdin is not None
-        self.process.stdin.write(f"{searcher} {seed}\n")
+        self.process.stdin.write(f"{experiment}\n")
         self.process.stdin.flush()
-        self.experiment = f"{searcher}-seed{seed}"
+        self.experiment = experiment
 
     def close_input(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
@@ -89,7 +90,7 @@ def run_side_by_side(settings: Any, *, resume: bool, address: str, at_once: int)
 
     def hand_out(driver: _Driver) -> None:
         if pending and not stopping and not failures:
-            driver.send(*pending.pop(0))
+            driver.send(pending.pop(0))
         else:
             driver.experiment = None
             driver.close_input()
@@ -150,11 +151,8 @@ def _driver_main(argv: list[str]) -> int:
     """Run the experiments named on stdin, one at a time, answering each on the status pipe."""
     payload, resume, address, parent, status_fd = argv
     _die_with_parent(int(parent))
-    from raysearch.tune.compare import (
-        CompareSettings,
-        configure_experiment_snapshots,
-        run_experiment,
-    )
+    from raysearch.tune.compare_experiments import configure_experiment_snapshots, run_experiment
+    from raysearch.tune.compare_settings import CompareSettings
     from raysearch.tune.preflight import init_ray
 
     settings = CompareSettings.from_dict(json.loads(payload))
@@ -163,9 +161,8 @@ def _driver_main(argv: list[str]) -> int:
     with os.fdopen(int(status_fd), "w") as status:
         try:
             for line in sys.stdin:
-                searcher, seed = line.split()
                 try:
-                    run_experiment(settings, searcher, int(seed), resume=bool(int(resume)))
+                    run_experiment(settings, line.strip(), resume=bool(int(resume)))
                 except Interrupted:
                     print("interrupted", file=status, flush=True)
                     return INTERRUPTED_EXIT

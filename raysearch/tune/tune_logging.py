@@ -1,4 +1,5 @@
-"""Silence one Tune warning that is noise for raysearch, and nothing else from that logger.
+"""What raysearch leaves out of Tune's console: one warning, the per-experiment banners and the
+per-restore lines (the last two back with ``--verbose``).
 
 ``ResultGrid`` (built when ``Tuner.fit`` returns) reads every trial's ``result.json`` through
 ``ExperimentAnalysis``. A trial Tune created but never started has no such file, yet a
@@ -13,6 +14,7 @@ files are dropped; any other failure to read metrics is still logged.
 from __future__ import annotations
 
 import logging
+import os
 
 TUNE_ANALYSIS_LOGGER = "ray.tune.analysis.experiment_analysis"
 _HEADER = "Failed to fetch metrics for"
@@ -40,3 +42,28 @@ def quiet_missing_result_files() -> None:
     logger = logging.getLogger(TUNE_ANALYSIS_LOGGER)
     if not any(isinstance(f, _DropMissingResultFiles) for f in logger.filters):
         logger.addFilter(_DropMissingResultFiles())
+
+
+VERBOSE_ENV = "RAYSEARCH_VERBOSE"
+RESTORE_LOGGER = "ray.tune.trainable.trainable"  # "Restored on <ip> from checkpoint: ..."
+
+
+def quiet_tune_console(verbose: bool) -> None:
+    """Unless ``verbose``: Tune's legacy console reporter, which at ``verbose=0`` prints nothing
+    (the new one prints its configuration box, "View detailed results here" and a TensorBoard
+    hint at every experiment's start whatever the verbosity). The setting goes into this
+    process's environment, so the side-by-side drivers and the local Ray's trial actors (see
+    :func:`quiet_trial_actor`) inherit it."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    else:
+        os.environ.pop(VERBOSE_ENV, None)
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def quiet_trial_actor() -> None:
+    """In a trial actor: drop Tune's INFO line for every checkpoint restore (and Ray Train's for
+    every checkpoint written), unless the driver asked for ``--verbose``."""
+    if os.environ.get(VERBOSE_ENV) != "1":
+        for name in (RESTORE_LOGGER, "ray.train._internal.storage"):
+            logging.getLogger(name).setLevel(logging.WARNING)

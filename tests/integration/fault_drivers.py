@@ -9,6 +9,7 @@ joins an external cluster), so the suite passes in any order.
 
 from __future__ import annotations
 
+import base64
 import glob
 import json
 import os
@@ -49,25 +50,33 @@ def flaky_trial(config: dict) -> None:
 
 
 def flaky(address: str, out: Path) -> dict:
-    """Six S2E trials of which one raises, one reports NaN, one hits MemoryError."""
+    """Six trials of the S2E stream of a shared comparison experiment (``StreamSearcher``, as
+    ``raysearch compare`` runs it) of which one raises, one reports NaN, one hits MemoryError."""
     import ray
     from ray import tune
 
     from raysearch.noisy.settings import TrialSettings
     from raysearch.tune.compare import CompareSettings
-    from raysearch.tune.searchers import make_search, tune_config
+    from raysearch.tune.compare_experiments import streams
+    from raysearch.tune.compare_settings import METRIC, MODE
+    from raysearch.tune.streams import StreamSearcher
 
-    settings = CompareSettings(trial=TrialSettings(epochs=1), searchers=("s2e",), trials=6,
-                               seeds=1, samples_per_iter=2, out=str(out))  # fmt: skip
-    request = settings.request(0)
-    setup = make_search("s2e", request)
+    settings = CompareSettings(trial=TrialSettings(epochs=1), searchers=("s2e",), references=(),
+                               trials=6, seeds=1, samples_per_iter=2, out=str(out))  # fmt: skip
+    search = StreamSearcher(streams(settings), metric=METRIC, mode=MODE)
     (out / "claims").mkdir()
     ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
     try:
         tuner = tune.Tuner(
             tune.with_resources(flaky_trial, {"cpu": 1}),
-            param_space={**settings.param_space(0), "claims": str(out / "claims")},
-            tune_config=tune_config(setup, request, reuse_actors=False),
+            param_space={"claims": str(out / "claims")},  # merged into every stream's configs
+            tune_config=tune.TuneConfig(
+                search_alg=search,
+                num_samples=settings.trials,
+                metric=METRIC,
+                mode=MODE,
+                reuse_actors=False,
+            ),  # fmt: skip
             run_config=tune.RunConfig(
                 name="flaky",
                 storage_path=str(out / "tune"),
@@ -84,8 +93,18 @@ def flaky(address: str, out: Path) -> dict:
         "errors": [f"{type(r.error).__name__}: {r.error}" for r in grid if r.error is not None],
         "values": [r.metrics.get("val_acc") for r in grid if r.error is None],
         "best": best.metrics["val_acc"],
-        "iteration": json.loads(Path(state).read_text())["optimizer"]["iteration"],
+        "searchers": sorted({r.config["searcher"] for r in grid}),
+        "iteration": s2e_iteration(json.loads(Path(state).read_text())),
     }
+
+
+def s2e_iteration(state: dict, stream: str = "s2e/seed0") -> int:
+    """The iteration S2E reached, from a saved ``StreamSearcher`` state: the stream's chain is
+    the batching ``ConcurrencyLimiter``'s own state, then S2E's file (base64 JSON)."""
+    chain = state["streams"][stream]["searcher"]
+    while "limiter" in chain:
+        chain = chain["inner"]
+    return int(json.loads(base64.b64decode(chain["file"]))["optimizer"]["iteration"])
 
 
 def node_pids(pgid: int) -> list[int]:

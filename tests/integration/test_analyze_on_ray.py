@@ -1,4 +1,5 @@
-"""A tiny real ``raysearch compare``: TensorBoard event files, progress lines, then ``analyze``."""
+"""A tiny real ``raysearch compare``: TensorBoard event files, progress lines, then ``analyze``.
+Its searcher streams share the one ``OUT/tune/searchers`` experiment."""
 
 import pytest
 
@@ -13,13 +14,17 @@ TRIALS, EPOCHS = 2, 2
 def test_compare_writes_tensorboard_events_and_analyze_reads_it(local_ray, tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", "--searchers", "random", "--trials", str(TRIALS), "--seeds", "1",
-            "--epochs", str(EPOCHS), "--max-batches-per-epoch", "2", "--out", str(out)]  # fmt: skip
+            "--epochs", str(EPOCHS), "--max-batches-per-epoch", "2", "--references", "none",
+            "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert printed.count("label_precision=") >= TRIALS and "[random-seed0] trial 2 done" in printed
+    assert (
+        printed.count("label_precision=") >= TRIALS
+        and f"[random seed 0] trial {TRIALS}/{TRIALS} done" in printed
+    )
     assert f"TensorBoard: tensorboard --logdir {out / 'tune'}" in printed
 
-    trial_dirs = sorted(p.parent for p in (out / "tune" / "random-seed0").glob("*/params.json"))
+    trial_dirs = sorted(p.parent for p in (out / "tune" / "searchers").glob("*/params.json"))
     assert len(trial_dirs) == TRIALS
     for trial in trial_dirs:  # Tune's default TBX logger: one event file per trial
         events = list(trial.glob("events.out.tfevents.*"))

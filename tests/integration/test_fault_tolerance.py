@@ -1,6 +1,7 @@
 """Fault tolerance on a real 2-node Ray cluster on this machine (launchers/local-cluster.sh):
 a killed driver resumed by launch.py, a killed worker node, trials that raise / run out of memory /
-report NaN, and a Ray Train NAS search whose worker process is killed."""
+report NaN, and a Ray Train NAS search whose worker process is killed. A comparison's searcher
+streams run in its one ``OUT/tune/searchers`` experiment."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_drivers import node_pids  # tests/integration is on sys.path (rootdir import mode)
+from fault_drivers import node_pids, s2e_iteration  # tests/integration is on sys.path
 
 from raysearch.analysis.experiments import load_compare_dir
 
@@ -64,7 +65,8 @@ def own_cluster(tmp_path_factory):
 def _launch(out: Path, env: dict, *extra: str) -> list[str]:
     return [sys.executable, str(ROOT / "launchers" / "launch.py"), "--preset", "smoke", "--out",
             str(out), "--searchers", "s2e", "--trials", "4", "--samples-per-iter", "2",
-            "--epochs", "2", "--max-batches-per-epoch", "6", "--address", env["RAY_ADDRESS"], *extra]  # fmt: skip
+            "--epochs", "2", "--max-batches-per-epoch", "6", "--references", "none",
+            "--address", env["RAY_ADDRESS"], *extra]  # fmt: skip
 
 
 def _epochs(result_json: str) -> list[dict]:
@@ -78,12 +80,12 @@ def test_killed_driver_is_resumed_by_launch_py(cluster, tmp_path):
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
     deadline = time.time() + 180
     for line in process.stdout:
-        if "trial 2 done" in line or time.time() > deadline:
+        if "[s2e seed 0] trial 2/4 done" in line or time.time() > deadline:
             break
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     before = load_compare_dir(out)
-    assert not (out / "tune" / "s2e-seed0" / "DONE").exists()
+    assert not (out / "tune" / "searchers" / "DONE").exists()
 
     subprocess.run(_launch(out, env, "--resume"), env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
     after = load_compare_dir(out)
@@ -91,10 +93,13 @@ def test_killed_driver_is_resumed_by_launch_py(cluster, tmp_path):
     assert 2 <= len(before) < 4
     assert len(after) == 4 and after["trial_id"].nunique() == 4  # none lost, none run twice
     assert set(before["trial_id"]) <= set(after["trial_id"])
-    for result in glob.glob(str(out / "tune" / "s2e-seed0" / "*" / "result.json")):
+    assert (out / "tune" / "searchers" / "DONE").exists()
+    results = glob.glob(str(out / "tune" / "searchers" / "*" / "result.json"))
+    assert len(results) == 4
+    for result in results:
         assert sorted({row["epoch"] for row in _epochs(result)}) == [1, 2]
-    state = sorted(glob.glob(str(out / "tune" / "s2e-seed0" / "searcher-state-*.pkl")))[-1]
-    assert json.loads(Path(state).read_text())["optimizer"]["iteration"] == 2  # N / K told
+    state = sorted(glob.glob(str(out / "tune" / "searchers" / "searcher-state-*.pkl")))[-1]
+    assert s2e_iteration(json.loads(Path(state).read_text())) == 2  # N / K told
 
 
 def _drive(kind: str, env: dict, out: Path, *extra: str) -> dict:
@@ -116,7 +121,8 @@ def test_raising_nan_and_oom_trials_are_recorded_and_told(cluster, tmp_path):
     assert any("MemoryError" in e or "OutOfMemory" in e for e in errors)
     assert sum(v is None or v != v for v in values) == 1  # one NaN recorded as such
     assert outcome["best"] > 0.5  # NaN never wins
-    assert outcome["iteration"] == 3  # all 6 told
+    assert outcome["iteration"] == 3  # all 6 told, through the stream
+    assert outcome["searchers"] == ["s2e"]
 
 
 def test_killed_nas_search_worker_resumes_from_its_checkpoint(cluster, tmp_path):
@@ -136,10 +142,10 @@ def test_killed_worker_node_trials_restart_from_checkpoints(own_cluster, tmp_pat
     out = tmp_path / "run"
     command = [sys.executable, "-m", "raysearch.cli", "compare", "--searchers", "random",
                "--trials", "3", "--epochs", "5", "--seeds", "1", "--samples-per-iter", "2",
-               "--max-batches-per-epoch", "30", "--concurrency", "2", "--address", address,
-               "--out", str(out)]  # fmt: skip
+               "--max-batches-per-epoch", "30", "--concurrency", "2", "--references", "none",
+               "--address", address, "--out", str(out)]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    pattern = str(out / "tune" / "random-seed0" / "*" / "result.json")
+    pattern = str(out / "tune" / "searchers" / "*" / "result.json")
     deadline = time.time() + 180
     worker_group = int((base / "worker.pid").read_text())
     victim = None

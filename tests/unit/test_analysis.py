@@ -87,21 +87,28 @@ def test_summary_reports_the_best_full_trial_and_writes_every_artifact(results):
     ):
         assert (results / name).stat().st_size > 0
     summary = (results / "summary.md").read_text()
-    assert "| s2e | 1 | 0.8100 | n/a |" in summary  # one seed: no interval ...
+    assert summary.splitlines()[0] == (  # no random search, no reference: vs the first searcher
+        "gain over hyperband (no reference schedule ran): s2e +3.00 points [n/a], p = n/a (1 seed)"
+    )
+    assert "| s2e | searcher | 1 | 0.8100 | n/a | 0.4100 | +3.00 [n/a] | n/a |" in summary
+    assert "p = n/a (only 1 paired seed): s2e vs hyperband." in summary  # one seed: no test ...
     assert "Warning: fewer than 5 seeds in every row (1)" in summary  # ... and a warning
     assert pd.read_csv(results / "best_so_far.csv")["incumbent_test_acc"].max() == 0.81
 
 
-def _synthetic_trials(searchers, seeds=5, trials=4):
-    """Trial rows as ``load_compare_dir`` returns them; ``searchers`` maps a name to the test
-    accuracy its trials reach (val_acc = test_acc - 0.4, every trial full-length)."""
+def _synthetic_trials(searchers, seeds=5, trials=4, references=None, seed_effect=0.0):
+    """Trial rows as ``load_compare_dir`` returns them; ``searchers`` (and ``references``, one
+    trial per seed) map a name to the test accuracy its trials reach, plus ``seed_effect`` x
+    seed, the same for every row of a seed (val_acc = test_acc - 0.4, all full-length)."""
     rng = np.random.default_rng(1)
     rows = []
-    for searcher, level in searchers.items():
+    streams = [(n, level, "searcher", trials) for n, level in searchers.items()]
+    streams += [(n, level, "reference", 1) for n, level in (references or {}).items()]
+    for searcher, level, role, count in streams:
         for seed in range(seeds):
-            for order in range(1, trials + 1):
-                test = level + rng.normal(0, 0.004) - 0.01 * (trials - order)
-                rows.append({"searcher": searcher, "seed": seed, "trial_order": order,
+            for order in range(1, count + 1):
+                test = level + seed_effect * seed + rng.normal(0, 0.004) - 0.01 * (count - order)
+                rows.append({"searcher": searcher, "seed": seed, "role": role, "trial_order": order,
                              "epochs_trained": EPOCHS, "val_acc": test - 0.4, "test_acc": test,
                              "label_precision": 0.9, **SCHEDULE_COLUMNS})  # fmt: skip
     return pd.DataFrame(rows)
@@ -113,28 +120,30 @@ def test_summary_has_bootstrap_intervals_and_a_small_p_when_a_searcher_dominates
     best = best_trials(trials, EPOCHS)
     assert table.loc["s2e", "mean"] == pytest.approx(best[best.searcher == "s2e"].test_acc.mean())
     assert ((table.ci_low <= table["mean"]) & (table["mean"] <= table.ci_high)).all()
-    assert table.loc["s2e", "p_vs_random"] == pytest.approx(1 / 252)  # all 5 above all 5
+    assert table.loc["s2e", "p_vs_random"] == pytest.approx(1 / 32)  # above on all 5 seeds
     assert 0.05 < table.loc["tpe", "p_vs_random"] <= 1 and np.isnan(
         table.loc["random", "p_vs_random"]
     )
     assert (table["seeds"] == 5).all() and (table["trials_run"] == 20).all()
+    assert (table["role"] == "searcher").all()
     text = summary_markdown(table)
-    assert (
-        "| test_acc mean | 95 % CI | p_vs_random |" in text.splitlines()[0]
-        and "Warning" not in text
+    assert text.splitlines()[0].startswith(
+        "gain over random search (no reference schedule ran): s2e +5."
     )
+    assert text.splitlines()[2] == (
+        "| searcher | role | seeds | test_acc mean | 95 % CI | val_acc mean [95 % CI] "
+        "| Δ vs random (points) [95 % CI] | p vs random | label_precision (mean ± std) "
+        "| trials_run |"
+    )
+    assert "Warning" not in text and "Mann-Whitney" not in text
     no_random = summary_table(trials[trials.searcher != "random"], EPOCHS)
     assert "p_vs_s2e" in no_random  # the first searcher is the baseline when random did not run
     write_compare_report(trials, EPOCHS, tmp_path)
     assert (tmp_path / "best_so_far.png").stat().st_size > 0
-    assert list(pd.read_csv(tmp_path / "summary.csv").columns[:6]) == [
-        "searcher",
-        "seeds",
-        "mean",
-        "ci_low",
-        "ci_high",
-        "p_vs_random",
-    ]
+    assert list(pd.read_csv(tmp_path / "summary.csv").columns[:9]) == [
+        "searcher", "role", "seeds", "mean", "ci_low", "ci_high",
+        "pairs_vs_random", "diff_vs_random", "diff_vs_random_low",
+    ]  # fmt: skip
 
 
 def test_best_so_far_band_is_the_bootstrap_interval_over_seeds(tmp_path, monkeypatch):
@@ -154,3 +163,85 @@ def test_best_so_far_band_is_the_bootstrap_interval_over_seeds(tmp_path, monkeyp
     mean = np.nanmean(stack[:, -1])
     assert low[-1] < mean < high[-1]
     assert (low[-1], high[-1]) == bootstrap_ci(stack[:, -1], n_resamples=BAND_RESAMPLES)
+
+
+REFERENCES = {"standard": 0.78, "coteaching": 0.80}
+
+
+def _final_best(trials, name):
+    """Per seed, the test accuracy of ``name``'s trial with the highest val_acc (by hand)."""
+    rows = trials[trials.searcher == name]
+    return rows.loc[rows.groupby("seed")["val_acc"].idxmax()].set_index("seed")["test_acc"]
+
+
+def test_references_are_rows_and_searchers_are_paired_with_them_seed_by_seed(tmp_path):
+    trials = _synthetic_trials({"random": 0.80, "s2e": 0.805, "tpe": 0.80},
+                               references=REFERENCES, seed_effect=0.01)  # fmt: skip
+    table = summary_table(trials, EPOCHS)
+    assert list(table.index) == ["random", "s2e", "tpe", "standard", "coteaching"]
+    assert list(table["role"]) == ["searcher"] * 3 + ["reference"] * 2
+    assert list(table["trials_run"]) == [20, 20, 20, 5, 5] and (table["seeds"] == 5).all()
+    gain = _final_best(trials, "s2e") - _final_best(trials, "coteaching")
+    assert (gain > 0).all()  # s2e beats Co-teaching's schedule on every seed
+    s2e = table.loc["s2e"]
+    assert s2e["diff_vs_coteaching"] == pytest.approx(gain.mean())
+    assert s2e["pairs_vs_coteaching"] == 5 and s2e["p_vs_coteaching"] == pytest.approx(1 / 32)
+    assert s2e["diff_vs_coteaching_low"] < gain.mean() < s2e["diff_vs_coteaching_high"]
+    # the seed effect (1 point per seed) widens each row's own interval, not the paired one
+    paired = s2e["diff_vs_coteaching_high"] - s2e["diff_vs_coteaching_low"]
+    assert paired < (s2e["ci_high"] - s2e["ci_low"]) / 2
+    assert table.loc["standard", "diff_vs_random"] < 0 and table.loc["standard", "p_vs_random"] == 1
+    assert np.isnan(table.loc["coteaching", "p_vs_coteaching"])
+    text = summary_markdown(table)
+    low, high = 100 * s2e["diff_vs_coteaching_low"], 100 * s2e["diff_vs_coteaching_high"]
+    assert text.splitlines()[0] == (
+        f"search gain over Co-teaching's schedule: s2e {100 * gain.mean():+.2f} points "
+        f"[{low:.2f}, {high:.2f}], p = 0.031 (5 seeds)"
+    )
+    assert "| coteaching | reference | 5 |" in text and "Δ vs coteaching (points)" in text
+    assert "Mann-Whitney" not in text  # every row pairs
+    curves = best_so_far(trials, EPOCHS)
+    assert set(curves["searcher"]) == {"random", "s2e", "tpe"}  # references search nothing
+    write_compare_report(trials, EPOCHS, tmp_path)
+    assert (tmp_path / "summary.md").read_text() == text
+    saved = pd.read_csv(tmp_path / "summary.csv", index_col="searcher")
+    assert saved.loc["s2e", "p_vs_coteaching"] == pytest.approx(1 / 32)
+
+
+def test_without_coteaching_the_gain_is_over_standard_training():
+    trials = _synthetic_trials({"random": 0.80, "s2e": 0.81}, references={"standard": 0.78})
+    text = summary_markdown(summary_table(trials, EPOCHS))
+    assert text.startswith("search gain over standard training: s2e +3.")
+    assert "p = 0.031 (5 seeds)" in text.splitlines()[0]
+
+
+def test_a_single_seed_and_a_single_searcher_are_reported_without_tests():
+    trials = _synthetic_trials({"random": 0.80, "s2e": 0.81}, seeds=1, references=REFERENCES)
+    table = summary_table(trials, EPOCHS)
+    text = summary_markdown(table)
+    gain = 100 * table.loc["s2e", "diff_vs_coteaching"]
+    assert text.splitlines()[0] == (
+        f"search gain over Co-teaching's schedule: s2e {gain:+.2f} points [n/a], p = n/a (1 seed)"
+    )
+    assert "p = n/a (only 1 paired seed): " in text and "Warning: fewer than 5 seeds" in text
+    alone = summary_markdown(summary_table(_synthetic_trials({"random": 0.8}), EPOCHS))
+    mean = summary_table(_synthetic_trials({"random": 0.8}), EPOCHS).loc["random", "mean"]
+    assert alone.startswith(f"final best test accuracy: random {mean:.4f} [")
+    assert alone.splitlines()[0].endswith("(5 seeds); nothing to compare it with")
+
+
+def test_best_so_far_draws_each_reference_as_a_line_with_its_band(tmp_path, monkeypatch):
+    trials = _synthetic_trials({"random": 0.80}, references=REFERENCES)
+    drawn = []
+    monkeypatch.setattr(compare_report, "_plot_references",
+                        lambda ax, refs, metric: drawn.append((metric, set(refs.searcher))))  # fmt: skip
+    references = compare_report.reference_finals(trials, EPOCHS)
+    assert len(references) == 10 and set(references["role"]) == {"reference"}
+    plot_best_so_far(best_so_far(trials, EPOCHS), tmp_path / "curve.png", references)
+    assert drawn == [
+        ("val_acc", {"standard", "coteaching"}),
+        ("test_acc", {"standard", "coteaching"}),
+    ]
+    monkeypatch.undo()
+    plot_best_so_far(best_so_far(trials, EPOCHS), tmp_path / "curve.png", references)
+    assert (tmp_path / "curve.png").stat().st_size > 0

@@ -15,10 +15,15 @@ EPOCHS = 3
 SCHEDULE = {"family": "coteaching", "tau": 0.5, "t_k": 10.0, "c": 1.0}
 
 
-def _trial(experiment, name, accs, *, seed=0, tau=0.5, start=0, extra_line=None):
+def _trial(experiment, name, accs, *, seed=0, tau=0.5, start=0, extra_line=None, stream=None):
     folder = experiment / name
     folder.mkdir(parents=True)
-    config = {"epochs": EPOCHS, "seed": seed, "schedule": {**SCHEDULE, "tau": tau}}
+    config = {
+        "epochs": EPOCHS,
+        "seed": seed,
+        "schedule": {**SCHEDULE, "tau": tau},
+        **(stream or {}),
+    }
     (folder / "params.json").write_text(json.dumps(config))
     rows = [{"trial_id": name, "timestamp": start + ep, "epoch": ep, "val_acc": acc, "test_acc": acc + 0.3,
              "label_precision": 0.8, "config": config} for ep, acc in enumerate(accs, start=1)]  # fmt: skip
@@ -113,11 +118,13 @@ def test_nas_compare_table_from_a_csv_or_its_folder(nas_csv):
     table = nas_summary_table(final_rows(load_experiment(nas_csv)))
     assert table.loc["darts", "test acc"] == "0.8200"
     assert table.loc["darts", "95 % CI"] == "[0.8000, 0.8400]"  # resampled means: .80, .82, .84
-    assert table.loc["darts", "p_vs_darts"] == "baseline"
+    assert table.loc["darts", "p vs darts"] == "baseline"
     assert table.loc["darts", "search time (s)"] == "110.0 ± 14.1"  # sample std of 100, 120
     assert table.loc["xnas", "seeds ok"] == "1/2"
     assert table.loc["xnas", "test acc"] == "0.8200"  # the failed seed is NaN: one value left
-    assert table.loc["xnas", "p_vs_darts"] == "0.667"  # U >= 1 in 2 of the 3 splits
+    # paired by seed: xnas' one finished seed (0) against darts' seed 0, too few for a test
+    assert table.loc["xnas", "Δ vs darts (points) [95 % CI]"] == "+2.00 [n/a]"
+    assert table.loc["xnas", "p vs darts"] == "n/a"
 
 
 @pytest.mark.parametrize(
@@ -135,11 +142,16 @@ def test_cli_writes_plots_and_summary_and_prints_paths(kind, files, compare_dir,
     for name in ["epochs.csv", "trials.csv", "summary.md", *files]:
         assert (out / name).stat().st_size > 0 and str(out / name) in printed
     summary = (out / "summary.md").read_text()
-    if kind == "compare":  # s2e's best: val_acc 0.7, test_acc 1.0; one seed per searcher
-        assert "| s2e | 1 | 1.0000 | n/a | 0.5 | 0.7000 |" in summary
+    assert summary in printed  # the report is printed, as `raysearch compare` prints it
+    if kind == "compare":  # s2e's best: val_acc 0.7, test_acc 1.0; seeds 0 and 1: no pairs
+        assert summary.splitlines()[0] == (
+            "s2e vs random search: no seed in common, so unpaired: test_acc 1.0000 (1 seed) vs "
+            "0.8500 (1 seed), Mann-Whitney p = 0.5"
+        )
+        assert "| s2e | searcher | 1 | 1.0000 | n/a | 0.7000 | n/a | n/a | 0.5 |" in summary
     else:
         xnas = next(line for line in summary.splitlines() if line.startswith("| xnas |"))
-        assert xnas.endswith("| 1/2 | 0.8200 | n/a | 0.667 |")
+        assert xnas.endswith("| 1/2 | 0.8200 | n/a | +2.00 [n/a] | n/a |")
     assert "Warning: fewer than 5 seeds" in summary
 
 
@@ -164,34 +176,39 @@ def test_a_corrupted_line_inside_result_json_names_the_file(compare_dir):
         load_experiment(compare_dir)
 
 
-class _FakeTrial:
-    trial_id, path = "abc_00001", "/runs/tune/s2e-seed0/trial_abc"
-
-    def __init__(self, result):
-        self.last_result = result
-
-
-def test_progress_lines_show_the_metrics_that_matter(capsys):
-    from raysearch.tune.compare import _Progress
-
-    progress = _Progress("s2e-seed0")
-    result = {"epoch": 3, "val_acc": 0.41, "test_acc": 0.8, "label_precision": 0.9}
-    progress.on_trial_complete(0, [], _FakeTrial(result))
-    progress.on_trial_complete(0, [], _FakeTrial({"epoch": 1, "val_acc": 0.2}))
-    progress.on_trial_error(0, [], _FakeTrial({"epoch": 2}))
-    done, short, failed = capsys.readouterr().out.splitlines()
-    assert done == (
-        "[s2e-seed0] trial 1 done: abc_00001 epochs=3 val_acc=0.4100 test_acc=0.8000 "
-        "label_precision=0.9000 best_val=0.4100"
-    )
-    assert "trial 2 done" in short and "test_acc=None" in short and "best_val=0.4100" in short
-    assert failed == (
-        "[s2e-seed0] trial abc_00001 failed after epoch 2; "
-        "traceback in /runs/tune/s2e-seed0/trial_abc/error.txt"
-    )
-
-
 def test_an_empty_params_json_of_a_trial_that_ran_falls_back_to_its_results(compare_dir):
     (compare_dir / "tune" / "s2e-seed0" / "a" / "params.json").write_text("")  # killed driver
     for frame in (load_experiment(compare_dir), load_compare_dir(compare_dir)):
         assert frame.loc[frame.trial_id == "a", "config/schedule/tau"].tolist()[-1] == 0.2
+
+
+def test_a_shared_experiment_is_labelled_by_stream_and_reports_the_references(tmp_path, capsys):
+    """`raysearch compare` runs every searcher and reference of every seed in one experiment,
+    ``tune/searchers``; each trial's config names its stream."""
+    shared = tmp_path / "tune" / "searchers"
+    gains = {"random": 0.0, "s2e": 0.02, "coteaching": -0.01}
+    for seed in range(5):
+        for name, gain in gains.items():
+            role = "reference" if name == "coteaching" else "searcher"
+            for k in range(1 if role == "reference" else 2):
+                accs = [
+                    0.3,
+                    0.4 + 0.01 * seed + gain + 0.005 * k,
+                    0.5 + 0.01 * seed + gain + 0.005 * k,
+                ]
+                _trial(shared, f"{name}-{seed}-{k}", accs, seed=seed, start=100 * seed + 10 * k,
+                       stream={"searcher": name, "role": role})  # fmt: skip
+    out = tmp_path / "report"
+    assert main(["analyze", str(tmp_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "searchers random, s2e, references coteaching" in printed.splitlines()[0]
+    summary = (out / "summary.md").read_text()
+    # s2e's best (k = 1) minus Co-teaching's: 0.02 + 0.005 + 0.01 on every seed = +3.50 points
+    assert summary.splitlines()[0] == (
+        "search gain over Co-teaching's schedule: s2e +3.50 points [3.50, 3.50], p = 0.031 "
+        "(5 seeds)"
+    )
+    assert "| coteaching | reference | 5 |" in summary and "| s2e | searcher | 5 |" in summary
+    trials = pd.read_csv(out / "trials.csv")
+    assert set(trials["searcher"]) == set(gains) and len(trials) == 25
+    assert trials.groupby(["searcher", "seed"])["trial_order"].max().to_dict()[("s2e", 0)] == 2

@@ -1,5 +1,5 @@
-"""The cross-method benchmark's summary on synthetic runs (no training): intervals and p-values
-against plain training, per setting."""
+"""The cross-method benchmark's summary on synthetic runs (no training): intervals and paired
+(by seed) differences and p-values against plain training, per setting."""
 
 import numpy as np
 import pandas as pd
@@ -38,11 +38,18 @@ def test_table_has_intervals_around_the_mean_and_p_values_against_plain_training
         assert ((0 <= p) & (p <= 1)).all()
     expected = runs[(runs.setting == "imbalance 100") & (runs.method == "LFM-DR")].test_acc.mean()
     assert table.loc[("imbalance 100", "LFM-DR"), "test_acc_mean"] == pytest.approx(expected)
-    assert table.loc[("imbalance 100", "LFM-DR"), "test_acc_p_vs_plain"] == pytest.approx(1 / 252)
+    lfm = runs[(runs.setting == "imbalance 100") & (runs.method == "LFM-DR")].set_index("seed")
+    plain = runs[(runs.setting == "imbalance 100") & (runs.method == "plain")].set_index("seed")
+    row = table.loc[("imbalance 100", "LFM-DR")]
+    assert row["test_acc_diff_vs_plain"] == pytest.approx((lfm.test_acc - plain.test_acc).mean())
+    assert row["test_acc_pairs_vs_plain"] == 5
+    assert row["test_acc_p_vs_plain"] == pytest.approx(1 / 32)  # better on each of the 5 seeds
     assert table.loc[("imbalance 100", "Co-teaching"), "test_acc_p_vs_plain"] > 0.05
     text = markdown(summarize(runs))
     assert text.startswith("### symmetric 40%\n\n| method | seeds | test_acc mean |")
     assert "| plain | 5 |" in text and "| baseline |" in text and "Warning" not in text
+    assert "test_acc Δ vs plain (points) [95 % CI]" in text and "Wilcoxon" in text
+    assert "Mann-Whitney" not in text  # every method ran every seed: all paired
     plot(table.reset_index(), tmp_path / "table.png", "synthetic")
     assert (tmp_path / "table.png").stat().st_size > 0
 

@@ -118,11 +118,14 @@ def test_table_and_figure_from_a_synthetic_csv(tmp_path) -> None:
     assert table.loc["darts", "search time (s)"] == f"12.0 ± {pd.Series([10.0, 14.0]).std():.1f}"
     assert table.loc["asm", "test acc"] == "0.7500"  # one finished seed: the value ...
     assert table.loc["asm", "95 % CI"] == "n/a"  # ... and no interval
-    assert table.loc["asm", "p_vs_darts"] == "0.667"  # 0.75 beats one of darts' two seeds
+    # paired by seed: asm's one finished seed (0) vs darts' seed 0, -5 points, too few to test
+    assert table.loc["asm", "Δ vs darts (points) [95 % CI]"] == "-5.00 [n/a]"
+    assert table.loc["asm", "p vs darts"] == "n/a"
     assert table.loc["asm", "seeds ok"] == "1/2"
     md = (tmp_path / "nas_compare.md").read_text()
     assert md.splitlines()[0].startswith("| method | search time (s)")
     assert "| asm |" in md and "Warning: fewer than 5 seeds in every row (1/2)" in md
+    assert "p = n/a (only 1 paired seed): asm vs darts." in md and "Wilcoxon" in md
     assert pd.read_csv(tmp_path / "nas_compare.csv").shape == (4, len(COLUMNS))
     image = matplotlib.image.imread(tmp_path / "nas_compare.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
@@ -153,6 +156,8 @@ def test_table_with_five_seeds_has_intervals_around_the_mean_and_a_p_value_vs_da
         assert table.loc[method, "test acc"] == f"{mean:.4f}"
         low, high = (float(v) for v in table.loc[method, "95 % CI"].strip("[]").split(", "))
         assert min(values) <= low < mean < high <= max(values)
-    assert float(table.loc["asm", "p_vs_darts"]) == pytest.approx(1 / 252, rel=1e-3)
-    assert 0.05 < float(table.loc["xnas", "p_vs_darts"]) <= 1
+    # paired: asm beats darts on each of the 5 seeds, 1 of the 2^5 sign flips
+    assert float(table.loc["asm", "p vs darts"]) == pytest.approx(1 / 32, abs=1e-4)
+    assert table.loc["asm", "Δ vs darts (points) [95 % CI]"] == "+5.00 [5.00, 5.00]"
+    assert 0.05 < float(table.loc["xnas", "p vs darts"]) <= 1
     assert "Warning" not in (tmp_path / "nas_compare.md").read_text()

@@ -1,5 +1,6 @@
-"""Bootstrap intervals, Mann–Whitney p-values and the summary table against independent
-computations (a brute-force bootstrap loop, an exact permutation enumeration)."""
+"""Bootstrap intervals, Mann–Whitney and paired Wilcoxon p-values and the summary table against
+independent computations (a brute-force bootstrap loop, exact enumerations of every split and of
+every sign flip)."""
 
 import itertools
 import math
@@ -12,12 +13,16 @@ from raysearch.analysis.stats import (
     MIN_SEEDS,
     bootstrap_band,
     bootstrap_ci,
+    display_table,
     few_seeds_note,
     mann_whitney_greater,
     mean_std_text,
+    paired_difference,
+    paired_notes,
     pick_baseline,
     summary_markdown,
     summary_table,
+    wilcoxon_greater,
 )
 
 SAMPLE = np.array([0.8113, 0.7902, 0.8437, 0.8021, 0.8345, 0.7768, 0.8619, 0.8254])
@@ -94,19 +99,155 @@ def _frame(seeds=6):
     return pd.DataFrame(rows)
 
 
-def test_summary_table_has_intervals_around_the_mean_and_p_values_against_the_baseline():
-    frame = _frame()
+def _enumerated_signed_rank_p(differences):
+    """P(T+ >= T+_observed) over all 2^n sign flips of the non-zero differences (rounded to 12
+    decimals), T+ being the sum of the average ranks of |d| over the positive differences."""
+    d = [round(v, 12) for v in differences if round(v, 12) != 0]
+    size = [abs(v) for v in d]
+    ranks = [1 + sum(s < a for s in size) + (sum(s == a for s in size) - 1) / 2 for a in size]
+    observed = sum(r for r, v in zip(ranks, d, strict=True) if v > 0)
+    flips = list(itertools.product((0, 1), repeat=len(d)))
+    hits = sum(
+        sum(r for r, up in zip(ranks, f, strict=True) if up) >= observed - 1e-9 for f in flips
+    )
+    return hits / len(flips)
+
+
+@pytest.mark.parametrize(
+    "differences",
+    [
+        [0.012, 0.03, -0.005, 0.021, 0.008, -0.017],  # no ties: scipy's exact distribution
+        [0.01, 0.01, 0.03, -0.01, 0.04],  # tied magnitudes: a permutation distribution
+        [0.0, 0.01, 0.03, -0.02, 0.04, 0.0],  # zeros are dropped
+        [0.83 - 0.82, 0.84 - 0.83, 0.1 + 0.2 - 0.3, 0.05, -0.02],  # float noise: a tie, a zero
+        [-0.01, -0.02, 0.005, -0.03],
+    ],
+)
+def test_wilcoxon_p_equals_an_enumeration_of_every_sign_flip(differences):
+    p, note = wilcoxon_greater(differences)
+    assert p == pytest.approx(_enumerated_signed_rank_p(differences), abs=1e-12) and note == ""
+
+
+def test_paired_difference_aligns_by_seed_and_leaves_out_missing_and_failed_seeds():
+    values = {3: 0.84, 0: 0.81, 1: 0.86, 2: 0.83, 4: 0.80, 5: math.nan}  # seed 5 failed
+    baseline = pd.Series({0: 0.80, 1: 0.83, 2: 0.84, 3: 0.82, 4: 0.795, 5: 0.8, 9: 0.5})
+    paired = paired_difference(values, baseline)
+    d = [0.01, 0.03, -0.01, 0.02, 0.005]  # seeds 0..4
+    assert paired.seeds == 5 and paired.mean == pytest.approx(np.mean(d)) and paired.note == ""
+    assert paired.p == pytest.approx(_enumerated_signed_rank_p(d))
+    assert (paired.ci_low, paired.ci_high) == pytest.approx(bootstrap_ci(np.array(d)), abs=1e-12)
+    assert paired_difference({k: v + 0.01 for k, v in baseline.items()}, baseline).p == 1 / 2**7
+    assert paired_difference(baseline, {k: v + 0.01 for k, v in baseline.items()}).p == 1.0
+    with pytest.raises(ValueError, match=r"values has more than one value for seed\(s\) \[0\]"):
+        paired_difference(pd.Series([0.8, 0.9], index=[0, 0]), baseline)
+
+
+def test_paired_bootstrap_resamples_seeds_and_shrinks_with_more_of_them():
+    rng = np.random.default_rng(5)
+    seed_effect = rng.uniform(0.70, 0.90, 40)  # seeds differ far more than the methods do
+    gain = 0.01 + rng.normal(0, 0.004, 40)
+    x, y = pd.Series(seed_effect + gain), pd.Series(seed_effect)
+    five = paired_difference(x[:5], y[:5])
+    idx = rng.integers(0, 5, size=(20000, 5))  # brute force: resample the 5 seeds, keep pairs
+    d5 = (x[:5] - y[:5]).to_numpy()
+    expected = np.percentile(d5[idx].mean(axis=1), [2.5, 97.5])
+    assert (five.ci_low, five.ci_high) == pytest.approx(tuple(expected), abs=5e-4)
+    assert five.ci_low < five.mean < five.ci_high and 0 < five.ci_low
+    unpaired = bootstrap_ci(x[:5].to_numpy() - y[:5].mean())  # ignoring the pairing: wide
+    assert unpaired[1] - unpaired[0] > 5 * (five.ci_high - five.ci_low)
+    widths = [paired_difference(x[:n], y[:n]) for n in (5, 10, 40)]
+    for small, large in itertools.pairwise(widths):
+        assert large.ci_high - large.ci_low < small.ci_high - small.ci_low
+        assert large.ci_low < large.mean < large.ci_high
+
+
+def test_paired_difference_without_a_test_says_why():
+    zero = paired_difference({0: 0.8, 1: 0.7, 2: 0.9}, {0: 0.8, 1: 0.7, 2: 0.9})
+    assert zero.seeds == 3 and zero.mean == 0 and (zero.ci_low, zero.ci_high) == (0, 0)
+    assert math.isnan(zero.p) and zero.note == "every paired difference is 0"
+    one = paired_difference({0: 0.82, 1: 0.9}, {0: 0.80, 2: 0.7})
+    assert one.seeds == 1 and one.mean == pytest.approx(0.02)
+    assert math.isnan(one.ci_low) and math.isnan(one.p) and one.note == "only 1 paired seed"
+    none = paired_difference({0: 0.82}, {1: 0.80})
+    assert none.seeds == 0 and math.isnan(none.mean) and none.note == "no seed in common"
+    assert wilcoxon_greater([]) == (pytest.approx(math.nan, nan_ok=True), "no paired seed")
+
+
+def _paired_frame(seeds=6):
+    """random, s2e (+0.01 on every seed) and tpe (random's values shuffled across seeds) share
+    a seed effect; only s2e gains on each seed."""
+    rng = np.random.default_rng(0)
+    effect = rng.uniform(0.78, 0.86, seeds)
+    values = {"random": effect, "s2e": effect + 0.01 + rng.uniform(0, 0.002, seeds),
+              "tpe": effect[::-1]}  # fmt: skip
+    return pd.DataFrame(
+        [{"method": m, "seed": s, "acc": v[s]} for m, v in values.items() for s in range(seeds)]
+    )
+
+
+def test_summary_table_pairs_every_method_with_the_baseline_by_seed():
+    frame = _paired_frame()
     table = summary_table(frame, value="acc", group="method", baseline="random")
     assert list(table.index) == ["random", "s2e", "tpe"]
-    assert list(table.columns) == ["seeds", "mean", "ci_low", "ci_high", "p_vs_random"]
+    assert list(table.columns) == [
+        "seeds", "mean", "ci_low", "ci_high", "pairs_vs_random", "diff_vs_random",
+        "diff_vs_random_low", "diff_vs_random_high", "p_vs_random", "note_vs_random",
+    ]  # fmt: skip
     assert (table["seeds"] == 6).all()
     assert ((table["ci_low"] < table["mean"]) & (table["mean"] < table["ci_high"])).all()
     s2e = frame[frame.method == "s2e"]["acc"]
     assert table.loc["s2e", "mean"] == pytest.approx(s2e.mean())
     assert math.isnan(table.loc["random", "p_vs_random"])
-    assert table.loc["s2e", "p_vs_random"] == pytest.approx(1 / 924)  # 1 of C(12, 6) splits
-    assert 0.05 < table.loc["tpe", "p_vs_random"] <= 1.0
-    assert "p_vs_random" not in summary_table(frame, value="acc", group="method", baseline=None)
+    assert table.loc["s2e", "p_vs_random"] == pytest.approx(1 / 64)  # 1 of 2^6 sign flips
+    assert 0.01 < table.loc["s2e", "diff_vs_random_low"] < table.loc["s2e", "diff_vs_random"]
+    tpe = frame[frame.method == "tpe"].acc.to_numpy() - frame[frame.method == "random"].acc
+    assert table.loc["tpe", "p_vs_random"] == pytest.approx(_enumerated_signed_rank_p(list(tpe)))
+    assert table.loc["tpe", "p_vs_random"] > 0.05
+    # unpaired, the seed effect hides the gain: Mann-Whitney cannot see what the pairs show
+    assert mann_whitney_greater(s2e, frame[frame.method == "random"]["acc"]) > 0.1
+    assert summary_table(frame, value="acc", group="method", baseline=None).shape[1] == 4
+    both = summary_table(frame, value="acc", group="method", baseline=["random", "s2e"])
+    assert both.loc["random", "p_vs_s2e"] == 1.0 and "p_vs_random" in both
+
+
+def test_mann_whitney_only_for_a_method_that_shares_no_seed():
+    frame = pd.concat([_paired_frame(5), pd.DataFrame(
+        [{"method": "bohb", "seed": s, "acc": 0.9 + s / 1000} for s in (10, 11, 12, 13, 14)]
+    )])  # fmt: skip
+    table = summary_table(frame, value="acc", group="method", baseline="random")
+    assert table.loc["bohb", "pairs_vs_random"] == 0 and math.isnan(
+        table.loc["bohb", "p_vs_random"]
+    )
+    assert table.loc["bohb", "p_mw_vs_random"] == pytest.approx(1 / 252)
+    assert table["p_mw_vs_random"].drop(index="bohb").isna().all()
+    shown = display_table(table, points=True)
+    assert shown.loc["bohb", "p (Mann-Whitney) vs random"] == "0.00397"
+    assert shown.loc["s2e", "p (Mann-Whitney) vs random"] == ""
+    assert shown.loc["bohb", "Δ vs random (points) [95 % CI]"] == "n/a"
+    assert paired_notes(table) == "p = n/a (no seed in common): bohb vs random."
+    assert (
+        "p (Mann-Whitney)"
+        not in display_table(
+            summary_table(_paired_frame(5), value="acc", group="method", baseline="random")
+        ).columns
+    )
+
+
+def test_display_table_shows_differences_with_their_paired_interval():
+    frame = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
+                          "acc": [0.80, 0.82, 0.81, 0.80, 0.82, 0.81]})  # fmt: skip
+    table = summary_table(frame, value="acc", group="method", baseline="a")
+    shown = display_table(table, points=True)
+    assert list(shown.columns) == ["seeds", "mean", "95 % CI", "Δ vs a (points) [95 % CI]",
+                                   "p vs a"]  # fmt: skip
+    assert shown.loc["a", "Δ vs a (points) [95 % CI]"] == "baseline"
+    assert shown.loc["b", "Δ vs a (points) [95 % CI]"] == "+0.00 [0.00, 0.00]"
+    assert shown.loc["b", "p vs a"] == "n/a"
+    assert paired_notes(table) == "p = n/a (every paired difference is 0): b vs a."
+    assert "p = n/a (every paired difference is 0): b vs a." in summary_markdown(table)
+    in_units = display_table(summary_table(_paired_frame(), value="acc", group="method",
+                                           baseline="random"))  # fmt: skip
+    assert in_units.loc["s2e", "Δ vs random [95 % CI]"].startswith("+0.01")
 
 
 def test_summary_markdown_shows_every_method_and_warns_below_five_seeds():
@@ -114,8 +255,13 @@ def test_summary_markdown_shows_every_method_and_warns_below_five_seeds():
     extra = pd.DataFrame({"trials": [12, 12, 12]}, index=many.index)
     text = summary_markdown(many, legend="acc: clean test accuracy", extra=extra)
     lines = text.splitlines()
-    assert lines[0] == "| method | seeds | mean | 95 % CI | p_vs_random | trials |"
-    assert lines[2].startswith("| random | 5 | ") and lines[2].endswith("| baseline | 12 |")
+    assert (
+        lines[0]
+        == "| method | seeds | mean | 95 % CI | Δ vs random [95 % CI] | p vs random | trials |"
+    )
+    assert lines[2].startswith("| random | 5 | ") and lines[2].endswith(
+        "| baseline | baseline | 12 |"
+    )
     assert lines[-1] == "acc: clean test accuracy" and "Warning" not in text
     few = summary_table(_frame(3), value="acc", group="method", baseline="random")
     note = few_seeds_note(few["seeds"])
