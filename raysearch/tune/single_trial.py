@@ -32,6 +32,12 @@ class _EpochPrinter(tune.Callback):
         )
 
 
+def print_line(line: str) -> None:
+    """The default ``emit``: ``print`` by a name of this module, so the callback holding it
+    pickles with the Tuner even where Ray Train has replaced ``builtins.print``."""
+    print(line, flush=True)
+
+
 def run_single_trial(
     settings: TrialSettings,
     schedule: dict[str, Any],
@@ -40,7 +46,7 @@ def run_single_trial(
     address: str | None = None,
     cpus: int = 1,
     gpus: float = 0,
-    emit: Callable[[str], None] = print,
+    emit: Callable[[str], None] = print_line,
 ) -> pd.DataFrame:
     """Train one trial as a Ray Tune trial; return its per-epoch metrics as a dataframe."""
     schedule = check_schedule_config(schedule)

@@ -143,6 +143,7 @@ def test_killed_worker_node_trials_restart_from_checkpoints(own_cluster, tmp_pat
     command = [sys.executable, "-m", "raysearch.cli", "compare", "--searchers", "random",
                "--trials", "3", "--epochs", "5", "--seeds", "1", "--samples-per-iter", "2",
                "--max-batches-per-epoch", "30", "--concurrency", "2", "--references", "none",
+               "--checkpoint-every-s", "0.1",  # a checkpoint at every epoch end
                "--address", address, "--out", str(out)]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     pattern = str(out / "tune" / "searchers" / "*" / "result.json")
