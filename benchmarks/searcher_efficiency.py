@@ -23,8 +23,8 @@ through the objects real runs use, without Ray trials (no cluster, no actors):
   ``suggest`` / ``next_trial`` and ``on_trial_complete`` as Tune calls them, with at most
   ``--workers`` (2) trials in flight, the oldest finishing first; a trial reports its full score.
 * **schedulers** (``hyperband``, ``asha``): the registry's random generator plus the real
-  scheduler object, run one epoch at a time by :class:`_Controller`, a minimal stand-in for
-  Tune's controller (``choose_trial_to_run``, ``on_trial_add`` / ``on_trial_result`` /
+  scheduler object, run one epoch at a time by
+  :class:`raysearch.bench.simulate.SchedulerController`, a minimal stand-in for Tune's controller (``choose_trial_to_run``, ``on_trial_add`` / ``on_trial_result`` /
   ``on_trial_complete``, ``stop_trial``, ``pause_trial``). Budget equivalence: E = 3 epochs
   per full trial; after epoch e a trial reports the noisy RMSE over the first ``ceil(e T/E)``
   points (a learning curve); the run stops after N·E epochs in all, and "evaluations" are
@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._common import results_dir
+from raysearch.bench.simulate import SchedulerController
 
 METRIC, MODE = "score", "max"
 CURVE_POINTS = 100  # T: points of R(t) the RMSE is taken over
@@ -224,28 +225,6 @@ def summary_table(curves: dict[str, np.ndarray], *, seed: int = 0) -> pd.DataFra
 # --- driving the registry's strategies ----------------------------------------------------------
 
 
-class _Controller:
-    """The part of Tune's controller a scheduler talks to: trials, ``stop_trial``, ``pause_trial``."""
-
-    def __init__(self, scheduler: Any, on_stop: Callable[[Any], None]) -> None:
-        self.scheduler, self._on_stop, self.trials = scheduler, on_stop, []
-
-    def get_trials(self) -> list[Any]:
-        return self.trials
-
-    def get_live_trials(self) -> list[Any]:
-        return [t for t in self.trials if t.status not in ("TERMINATED", "ERROR")]
-
-    def stop_trial(self, trial: Any) -> None:
-        if trial.status != "TERMINATED":
-            trial.set_status("TERMINATED")
-            self.scheduler.on_trial_remove(self, trial)
-            self._on_stop(trial)
-
-    def pause_trial(self, trial: Any, should_checkpoint: bool = True) -> None:
-        trial.set_status("PAUSED")
-
-
 def _noise_rng(seed: int) -> np.random.Generator:
     """The score noise of run seed ``seed``: the same stream for every strategy (common random
     numbers), so two strategies that propose the same trials see the same scores."""
@@ -360,7 +339,7 @@ def _run_scheduled(search_alg: Any, scheduler: Any, space: dict[str, Any], trial
     def finish(trial: Any) -> None:
         search_alg.on_trial_complete(trial.trial_id, last.get(trial))
 
-    controller = _Controller(scheduler, finish)
+    controller = SchedulerController(scheduler, finish)
     while spent < trials * EPOCHS:
         unstarted = sum(1 for t in controller.trials if progress[t] == 0)
         if unstarted < MAX_PENDING:

@@ -12,7 +12,7 @@ compare``, on a clock that counts trained epochs:
   (``on_trial_complete``: none of these searchers reads intermediate results).
 * **schedulers** (Hyperband, ASHA): Tune's random generator plus the real scheduler object, one
   trial at a time (as ``compare`` runs them, :class:`~raysearch.tune.streams.OneTrialAtATime`),
-  by :class:`_Controller`, the part of Tune's controller a scheduler talks to. A running
+  by :class:`SchedulerController`, the part of Tune's controller a scheduler talks to. A running
   trial goes on while the scheduler says CONTINUE; when it pauses or stops, the scheduler
   picks the next (``choose_trial_to_run``). Trials are created ahead as Tune creates them for
   its generator (up to :data:`MAX_PENDING` waiting), and the run ends when the trials have
@@ -36,7 +36,7 @@ Objective = Callable[[Mapping[str, Any], int], dict[str, Any]]
 MAX_PENDING = 200  # Tune's automatic cap on pending trials of its BasicVariantGenerator
 
 
-class _Controller:
+class SchedulerController:
     """The part of Tune's controller a scheduler talks to: trials, ``stop_trial``, ``pause_trial``."""
 
     def __init__(self, scheduler: Any, on_stop: Callable[[Any], None]) -> None:
@@ -158,7 +158,7 @@ def _run_scheduled(setup: SearchSetup, request: SearchRequest, space: dict[str, 
         if progress[trial]:
             rows.append(_row(trial.config, last[trial], progress[trial], spent))
 
-    controller: Any = _Controller(scheduler, finish)
+    controller: Any = SchedulerController(scheduler, finish)
 
     def create_pending() -> None:
         while sum(1 for t in controller.trials if progress[t] == 0) < MAX_PENDING:
