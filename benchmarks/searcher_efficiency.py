@@ -24,7 +24,8 @@ through the objects real runs use, without Ray trials (no cluster, no actors):
   ``--workers`` (2) trials in flight, the oldest finishing first; a trial reports its full score.
 * **schedulers** (``hyperband``, ``asha``): the registry's random generator plus the real
   scheduler object, run one epoch at a time by
-  :class:`raysearch.bench.simulate.SchedulerController`, a minimal stand-in for Tune's controller (``choose_trial_to_run``, ``on_trial_add`` / ``on_trial_result`` /
+  :class:`raysearch.bench.simulate.SchedulerController`, a minimal stand-in for Tune's
+  controller (``choose_trial_to_run``, ``on_trial_add`` / ``on_trial_result`` /
   ``on_trial_complete``, ``stop_trial``, ``pause_trial``). Budget equivalence: E = 3 epochs
   per full trial; after epoch e a trial reports the noisy RMSE over the first ``ceil(e T/E)``
   points (a learning curve); the run stops after N·E epochs in all, and "evaluations" are
