@@ -7,7 +7,10 @@ So Tune keeps every checkpoint (``num_to_keep=None``) and :class:`CheckpointPrun
 every ``period_s`` and when the experiment ends, what the newest snapshot in the experiment
 folder no longer points at: every checkpoint of a trial it records as finished, and of any
 other trial the checkpoints older than the one it records (newer ones are kept for the next
-snapshot).
+snapshot). When the experiment ends (Tune has written its final snapshot by then) it also
+deletes the checkpoints in trial folders no snapshot records: a trial that checkpointed straight
+to storage before a killed driver's next snapshot, and that the resumed run suggested again
+under a new trial folder, leaves one there that nothing can resume from.
 """
 
 from __future__ import annotations
@@ -26,9 +29,18 @@ def _index(folder: Path) -> int:
     return int(folder.name.rsplit("_", 1)[1])
 
 
-def prune_checkpoints(experiment: Path) -> int:
-    """Apply the rule above to ``experiment`` once; the number of checkpoint folders deleted.
-    A snapshot that cannot be read (being copied, say) deletes nothing."""
+def _checkpoints(folder: Path) -> list[Path]:
+    """Tune's ``checkpoint_NNNNNN`` folders in a trial folder."""
+    return [
+        c for c in folder.glob("checkpoint_*")
+        if c.is_dir() and c.name.rsplit("_", 1)[1].isdigit()
+    ]  # fmt: skip
+
+
+def prune_checkpoints(experiment: Path, *, ended: bool = False) -> int:
+    """Apply the rule above to ``experiment`` once (``ended``: the experiment has ended, so
+    unrecorded trial folders are pruned too); the number of checkpoint folders deleted. A
+    snapshot that cannot be read (being copied, say) deletes nothing."""
     states = sorted(experiment.glob("experiment_state-*.json"))
     if not states:
         return 0
@@ -36,19 +48,21 @@ def prune_checkpoints(experiment: Path) -> int:
         records = trial_records(states[-1])
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return 0
-    deleted = 0
+    doomed = []
     for folder_name, status, latest in records:
         folder = experiment / folder_name
         if not folder_name or not folder.is_dir():
             continue
         keep_from = None if status == "TERMINATED" else (_index(Path(latest)) if latest else -1)
-        for checkpoint in folder.glob("checkpoint_*"):
-            if not checkpoint.is_dir() or not checkpoint.name.rsplit("_", 1)[1].isdigit():
-                continue
-            if keep_from is None or _index(checkpoint) < keep_from:
-                shutil.rmtree(checkpoint, ignore_errors=True)
-                deleted += 1
-    return deleted
+        doomed += [c for c in _checkpoints(folder) if keep_from is None or _index(c) < keep_from]
+    if ended:
+        recorded = {name for name, _, _ in records}
+        for folder in experiment.iterdir():
+            if folder.is_dir() and folder.name not in recorded:
+                doomed += _checkpoints(folder)
+    for checkpoint in doomed:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return len(doomed)
 
 
 class CheckpointPruner(tune.Callback):
@@ -77,4 +91,4 @@ class CheckpointPruner(tune.Callback):
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         folder = self._folder(trials)
         if folder is not None:
-            prune_checkpoints(folder)
+            prune_checkpoints(folder, ended=True)

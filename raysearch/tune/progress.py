@@ -20,6 +20,8 @@ from typing import Any
 
 from ray import tune
 
+from raysearch.tune.tune_logging import VERBOSE_ENV
+
 PROGRESS_FILE = "progress.state"
 SHOWN = ("val_acc", "test_acc", "label_precision")
 
@@ -150,7 +152,8 @@ class ComparisonProgress(tune.Callback):
         for trial in ran:  # stopped by the end of the experiment, or left PAUSED/RUNNING
             status = str(trial.status).lower()
             self._line(trial, "stopped" if status == "terminated" else f"ended while {status}")
-        if len(unprinted) > len(ran):
+        if len(unprinted) > len(ran) and os.environ.get(VERBOSE_ENV) == "1":
+            # a scheduler's generator makes more trials than its epoch budget lets run
             print(f"[{self.experiment}] {len(unprinted) - len(ran)} trial(s) created but never "
                   "run", flush=True)  # fmt: skip
         self._save()

@@ -1,5 +1,6 @@
-"""What raysearch leaves out of Tune's console: one warning, the per-experiment banners and the
-per-restore lines (the last two back with ``--verbose``).
+"""What raysearch leaves out of Tune's console: one warning, the per-experiment banners, the
+per-restore lines and Ray's notice that a new local Ray chose token authentication (the last
+three back with ``--verbose``).
 
 ``ResultGrid`` (built when ``Tuner.fit`` returns) reads every trial's ``result.json`` through
 ``ExperimentAnalysis``. A trial Tune created but never started has no such file, yet a
@@ -46,19 +47,34 @@ def quiet_missing_result_files() -> None:
 
 VERBOSE_ENV = "RAYSEARCH_VERBOSE"
 RESTORE_LOGGER = "ray.tune.trainable.trainable"  # "Restored on <ip> from checkpoint: ..."
+TOKEN_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+TOKEN_AUTH_DEFAULT = "Token authentication is enabled for this Ray cluster."
+
+
+class _DropTokenAuthDefault(logging.Filter):
+    """Ray's warning that a new local Ray uses token authentication by default (the secure
+    default, nothing to act on); its warning that authentication is *disabled* stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(TOKEN_AUTH_DEFAULT)
 
 
 def quiet_tune_console(verbose: bool) -> None:
     """Unless ``verbose``: Tune's legacy console reporter, which at ``verbose=0`` prints nothing
     (the new one prints its configuration box, "View detailed results here" and a TensorBoard
-    hint at every experiment's start whatever the verbosity). The setting goes into this
+    hint at every experiment's start whatever the verbosity), and Ray's token-authentication
+    notice at the start of a local Ray (:class:`_DropTokenAuthDefault`). The setting goes into this
     process's environment, so the side-by-side drivers and the local Ray's trial actors (see
     :func:`quiet_trial_actor`) inherit it."""
+    logger = logging.getLogger(TOKEN_AUTH_LOGGER)
+    for old in [f for f in logger.filters if isinstance(f, _DropTokenAuthDefault)]:
+        logger.removeFilter(old)
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
     else:
         os.environ.pop(VERBOSE_ENV, None)
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        logger.addFilter(_DropTokenAuthDefault())
 
 
 def quiet_trial_actor() -> None:

@@ -30,7 +30,11 @@ from raysearch.tune.preflight import restored_checkpoints
 
 pytestmark = pytest.mark.slow
 # s2e (K = 2) and random, 4 trials each, plus the standard and coteaching references: 10 trials
-SEARCHERS, TRIALS, K, EPOCHS, BATCHES = "s2e,random", 4, 2, 3, 4
+# of ~0.2 s epochs, so a trial is half-way for a while
+SEARCHERS, TRIALS, K, EPOCHS, BATCHES = "s2e,random", 4, 2, 3, 40
+# Tune writes result rows and trial folders in a driver staging folder and uploads it to OUT/tune
+# with each experiment snapshot: snapshots every 0.5 s (not 2) let a test see a trial half-way
+SNAPSHOT_S = "0.5"
 METRICS = ("epoch", "val_acc", "test_acc", "label_precision", "train_loss", "keep_rate")
 
 
@@ -41,14 +45,18 @@ def _command(out: Path, *extra: str, searchers: str = SEARCHERS, trials: int = T
             "--seeds", "1", "--max-batches-per-epoch", str(batches), "--out", str(out), *extra]  # fmt: skip
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": SNAPSHOT_S}
+
+
 def _run(command: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=_env())
 
 
 def _start(command: list[str]) -> subprocess.Popen:
     """The driver in its own process group (it and the Ray it starts can be killed together)."""
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, env=_env())  # fmt: skip
 
 
 def _interrupt(process: subprocess.Popen, sig: int, *, when: Callable[[], bool] | None = None,
@@ -132,11 +140,9 @@ def _s2e_iteration(experiment: Path, seed: int = 0) -> int:
     return int(json.loads(base64.b64decode(chain["file"]))["optimizer"]["iteration"])
 
 
-def _trials_on_disk(out: Path) -> int:
-    try:
-        return len(load_compare_dir(out))
-    except (FileNotFoundError, ValueError, KeyError):  # nothing reported yet
-        return 0
+def _result_rows(experiment: Path) -> int:
+    """Result rows of all trials of ``experiment`` on disk (whole lines: one may be being copied)."""
+    return sum(p.read_text().count("\n") for p in experiment.glob("*/result.json"))
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -285,19 +291,25 @@ def test_chaos_five_interruptions_sigint_and_sigkill_alternately(tmp_path, whole
     """5 interruptions at seeded random points, SIGINT and SIGKILL in turn, each resumed: every
     trial ran once, each epoch once but after a SIGKILL, S2E told N / K batches, and the shared
     experiment's trials and results are those of one uninterrupted run; alone, or side by side
-    with a Hyperband experiment."""
+    with a Hyperband experiment. Each attempt is interrupted after a random delay (often while
+    Ray starts) or after a random number of new result rows (mid-run), whichever comes first;
+    the target stays short of the last rows, so no attempt can finish first."""
     out = tmp_path / "chaos"
+    shared = out / "tune" / "searchers"
     rng = random.Random(14)
     command = _command(out, "--experiments-at-once", str(at_once), "--checkpoint-every-s", "0.1",
                        searchers=searchers)  # fmt: skip
+    last_rows = (TRIALS * len(SEARCHERS.split(",")) + 2) * EPOCHS - 2 * EPOCHS
     log = []
     for attempt in range(5):
         sig = (signal.SIGINT, signal.SIGKILL)[attempt % 2]
-        delay = rng.uniform(5.0, 12.0)
+        delay = rng.uniform(4.0, 20.0)
+        target = min(_result_rows(shared) + rng.randint(1, 8), last_rows)
         extra = ["--resume"] if attempt else []
-        status, _ = _interrupt(_start([*command, *extra]), sig, after_s=delay)
-        log.append((sig.name, round(delay, 1), status, _trials_on_disk(out)))
-    print(f"\n[chaos] (signal, after s, exit status, trials on disk): {log}")
+        status, _ = _interrupt(_start([*command, *extra]), sig, after_s=delay,
+                               when=lambda t=target: _result_rows(shared) >= t)  # fmt: skip
+        log.append((sig.name, round(delay, 1), target, status, _result_rows(shared)))
+    print(f"\n[chaos] (signal, after s, or at rows, exit status, rows on disk): {log}")
     finished = _run([*command, "--resume"])
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     scheduled = ("hyperband",) if "hyperband" in searchers else ()
@@ -305,7 +317,7 @@ def test_chaos_five_interruptions_sigint_and_sigkill_alternately(tmp_path, whole
     assert _curves(out / "tune" / "searchers") == whole
     # each attempt was really interrupted: 130, or killed (a SIGINT while Python or Ray is
     # still starting can end the process by that signal, or by a crash in native start-up code)
-    assert all(status != 0 for _, _, status, _ in log), log
+    assert all(status != 0 for _, _, _, status, _ in log), log
 
 
 def test_an_experiment_killed_before_its_first_snapshot_starts_afresh_on_resume(tmp_path):

@@ -35,7 +35,10 @@ def _local_cluster(base: Path, port: int):
     short = Path(f"/tmp/rs-ft-{os.getpid()}-{port}")  # Ray's socket paths must stay short
     env = {**os.environ, "RS_HEAD_PORT": str(port), "RS_DASHBOARD_PORT": str(port + 50),
            "RS_CLUSTER_DIR": str(base), "RS_TEMP_DIR": str(short),
-           "RAY": str(Path(sys.executable).parent / "ray")}  # fmt: skip
+           "RAY": str(Path(sys.executable).parent / "ray"),
+           # result rows reach OUT/tune with each experiment snapshot (Tune uploads its driver
+           # staging folder then): every 0.5 s, so a test sees a trial while it still runs
+           "TUNE_GLOBAL_CHECKPOINT_S": "0.5"}  # fmt: skip
     subprocess.run(["bash", str(SCRIPT), "up"], env=env, check=True, timeout=240)
     # what a driver needs (address, auth token, loopback resolution), as `env` prints it
     exports = subprocess.run(["bash", str(SCRIPT), "env"], env=env, check=True, text=True,
@@ -65,12 +68,20 @@ def own_cluster(tmp_path_factory):
 def _launch(out: Path, env: dict, *extra: str) -> list[str]:
     return [sys.executable, str(ROOT / "launchers" / "launch.py"), "--preset", "smoke", "--out",
             str(out), "--searchers", "s2e", "--trials", "4", "--samples-per-iter", "2",
-            "--epochs", "2", "--max-batches-per-epoch", "6", "--references", "none",
+            "--epochs", "2", "--max-batches-per-epoch", "40", "--references", "none",
             "--address", env["RAY_ADDRESS"], *extra]  # fmt: skip
 
 
 def _epochs(result_json: str) -> list[dict]:
     return [json.loads(line) for line in Path(result_json).read_text().splitlines() if line]
+
+
+def _reported(out: Path) -> int:
+    """Trials of a comparison with result rows on disk."""
+    try:
+        return len(load_compare_dir(out))
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
 
 
 def test_killed_driver_is_resumed_by_launch_py(cluster, tmp_path):
@@ -79,9 +90,8 @@ def test_killed_driver_is_resumed_by_launch_py(cluster, tmp_path):
     process = subprocess.Popen(_launch(out, env), env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
     deadline = time.time() + 180
-    for line in process.stdout:
-        if "[s2e seed 0] trial 2/4 done" in line or time.time() > deadline:
-            break
+    while process.poll() is None and time.time() < deadline and _reported(out) < 2:
+        time.sleep(0.1)  # the first S2E batch (K = 2) is on disk; the second cannot be yet
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     before = load_compare_dir(out)
@@ -142,7 +152,7 @@ def test_killed_worker_node_trials_restart_from_checkpoints(own_cluster, tmp_pat
     out = tmp_path / "run"
     command = [sys.executable, "-m", "raysearch.cli", "compare", "--searchers", "random",
                "--trials", "3", "--epochs", "5", "--seeds", "1", "--samples-per-iter", "2",
-               "--max-batches-per-epoch", "30", "--concurrency", "2", "--references", "none",
+               "--max-batches-per-epoch", "60", "--concurrency", "2", "--references", "none",
                "--checkpoint-every-s", "0.1",  # a checkpoint at every epoch end
                "--address", address, "--out", str(out)]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip

@@ -4,7 +4,8 @@ The snapshot files are made with Tune's own classes and encoder (a trial's JSON 
 metadata with a cloudpickled checkpoint manager), so the pruner reads what a real experiment
 leaves on disk. Rule: nothing a trial recorded as finished, and of an unfinished trial only
 the checkpoint the newest snapshot records and any newer one; trials the snapshot does not
-know (created after it) and everything that is not a checkpoint folder stay.
+know (created after it) and everything that is not a checkpoint folder stay, until the
+experiment has ended: then a trial folder no snapshot records keeps no checkpoint.
 """
 
 from __future__ import annotations
@@ -88,6 +89,20 @@ def test_keeps_exactly_what_the_newest_snapshot_needs(tmp_path):
     }  # fmt: skip
     assert (running / "checkpoint_000009.tmp").is_dir() and (done / "result.json").is_file()
     assert prune_checkpoints(experiment) == 0  # idempotent
+
+
+def test_at_the_end_an_unrecorded_trial_folder_keeps_no_checkpoint(tmp_path):
+    """A killed driver's trial that checkpointed to storage before any snapshot named it: the
+    resumed run suggested it again in a new folder, so the old one's checkpoints are orphans."""
+    experiment = tmp_path / "searchers"
+    done = _trial(experiment, "done_1", range(2))
+    orphan = _trial(experiment, "orphan_2", range(1))
+    _snapshot(experiment, "2026-01-01_00-00-00", [_record("done_1", "TERMINATED", done / "checkpoint_000001")])  # fmt: skip
+    assert prune_checkpoints(experiment) == 2
+    assert _left(experiment) == {"done_1": [], "orphan_2": [0]}  # still running: may be new
+    assert prune_checkpoints(experiment, ended=True) == 1
+    assert _left(experiment) == {"done_1": [], "orphan_2": []}
+    assert (orphan / "result.json").is_file()  # only checkpoint folders are deleted
 
 
 def test_an_errored_trial_keeps_the_checkpoint_it_resumes_from(tmp_path):

@@ -4,6 +4,7 @@ stream's count, the metrics and where the whole comparison stands."""
 import json
 
 from raysearch.tune.progress import PROGRESS_FILE, ComparisonProgress
+from raysearch.tune.tune_logging import VERBOSE_ENV
 
 
 class _Trial:
@@ -13,9 +14,10 @@ class _Trial:
         self.path = str(folder / trial_id)
 
 
-def test_every_trial_that_ran_gets_one_line_however_it_ended(tmp_path, capsys):
+def test_every_trial_that_ran_gets_one_line_however_it_ended(tmp_path, capsys, monkeypatch):
     """As Hyperband leaves them: two completed, one failed, one paused and one terminated
-    when the epoch budget ran out (Tune calls no trial hook for those), one never run."""
+    when the epoch budget ran out (Tune calls no trial hook for those), one never run (a
+    line with ``--verbose`` only)."""
     folder = tmp_path / "tune" / "hyperband-seed0"
     folder.mkdir(parents=True)
     progress = ComparisonProgress("hyperband-seed0", {"hyperband-seed0": 10})
@@ -28,6 +30,7 @@ def test_every_trial_that_ran_gets_one_line_however_it_ended(tmp_path, capsys):
     for trial in done:
         progress.on_trial_complete(0, [], trial)
     progress.on_trial_error(0, [], failed)
+    monkeypatch.setenv(VERBOSE_ENV, "1")
     progress.on_experiment_end([*done, failed, *paused, never])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 6
@@ -39,6 +42,9 @@ def test_every_trial_that_ran_gets_one_line_however_it_ended(tmp_path, capsys):
     assert lines[5] == "[hyperband-seed0] 1 trial(s) created but never run"
     progress.on_experiment_end([*done, failed, *paused, never])  # printed trials: no repeat
     assert capsys.readouterr().out.splitlines() == [lines[5]]
+    monkeypatch.delenv(VERBOSE_ENV)
+    progress.on_experiment_end([*done, failed, *paused, never])
+    assert capsys.readouterr().out == ""
 
 
 def test_lines_count_a_streams_trials_and_the_whole_comparison(tmp_path, capsys):

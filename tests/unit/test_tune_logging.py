@@ -1,4 +1,5 @@
-"""Tune's "Failed to fetch metrics" warning: dropped for never-run trials, kept otherwise."""
+"""Tune's "Failed to fetch metrics" warning: dropped for never-run trials, kept otherwise; Ray's
+token-authentication notice: dropped unless verbose."""
 
 import logging
 from types import SimpleNamespace
@@ -7,7 +8,12 @@ import pyarrow.fs
 import pytest
 from ray.tune.analysis.experiment_analysis import ExperimentAnalysis
 
-from raysearch.tune.tune_logging import TUNE_ANALYSIS_LOGGER, quiet_missing_result_files
+from raysearch.tune.tune_logging import (
+    TOKEN_AUTH_LOGGER,
+    TUNE_ANALYSIS_LOGGER,
+    quiet_missing_result_files,
+    quiet_tune_console,
+)
 
 
 def _fetch(folders):
@@ -48,3 +54,25 @@ def test_only_the_never_run_trial_warning_is_dropped(tune_logger, tmp_path, capl
     (corrupted / "result.json").write_text("{not json\n")
     _fetch([never_run, corrupted])  # a real failure is still reported
     assert "Failed to fetch metrics for 2 trial(s)" in caplog.text
+
+
+def test_only_rays_token_auth_default_notice_is_dropped_unless_verbose(caplog):
+    """Ray's own warnings: the notice that a new local Ray chose token authentication goes;
+    the warning that authentication is disabled stays; ``--verbose`` shows both."""
+    from ray._private.authentication import authentication_token_setup as token_setup
+
+    logger = logging.getLogger(TOKEN_AUTH_LOGGER)
+    before = list(logger.filters)
+    try:
+        quiet_tune_console(verbose=False)
+        quiet_tune_console(verbose=False)  # installed once
+        token_setup._warn_token_auth_enabled()
+        token_setup._warn_token_auth_disabled()
+        assert "Token authentication is enabled" not in caplog.text
+        assert "Token authentication is disabled" in caplog.text
+        caplog.clear()
+        quiet_tune_console(verbose=True)
+        token_setup._warn_token_auth_enabled()
+        assert "Token authentication is enabled for this Ray cluster" in caplog.text
+    finally:
+        logger.filters = before
