@@ -32,6 +32,7 @@ from raysearch.tune.checkpoint_pruner import CheckpointPruner
 from raysearch.tune.compare_settings import METRIC, MODE, SEARCHERS_EXPERIMENT, CompareSettings
 from raysearch.tune.fixed_configs import FixedConfigSearcher
 from raysearch.tune.graceful_stop import GracefulStop, HeldTrialsGenerator, PausingScheduler
+from raysearch.tune.newest_first import NewestPendingFirst
 from raysearch.tune.preflight import plan_ran, restorable
 from raysearch.tune.progress import ComparisonProgress
 from raysearch.tune.searchers import SearchSetup, make_search
@@ -132,7 +133,7 @@ def _tuner(settings: CompareSettings, name: str, path: Path) -> tuple[tune.Tuner
     if name == SEARCHERS_EXPERIMENT:
         all_streams = streams(settings)
         search_alg: Any = StreamSearcher(all_streams, metric=METRIC, mode=MODE)
-        scheduler = PausingScheduler()
+        scheduler = PausingScheduler(NewestPendingFirst())  # a freed core gets its own actor
         planned = sum(s.trials for s in all_streams)
         per_stream = {f"{s.searcher} seed {s.seed}": s.trials for s in all_streams}
     else:

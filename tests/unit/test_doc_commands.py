@@ -4,8 +4,9 @@ A ``raysearch ...`` (or ``python -m raysearch.cli ...``) line goes through
 ``raysearch.cli.main.build_parser``; ``python launchers/launch.py ...`` (also after ``ray submit
 CLUSTER launch.py --`` or ``ray job submit ... --``) through launch.py's own parser and preset
 validation, and the ``raysearch`` command line the preset builds through ``build_parser``;
-``python benchmarks/NAME.py ...`` through the script's own ``argparse`` parser (its ``main`` is
-stopped right after parsing); ``python -m pytest ...`` must be CI's test command (.ci/run).
+``python -m benchmarks.NAME ...`` through the script's own ``argparse`` parser (its ``main`` is
+stopped right after parsing; ``python benchmarks/NAME.py`` is refused: run by path, a script
+cannot import the ``benchmarks`` package it belongs to); ``python -m pytest ...`` must be CI's test command (.ci/run).
 Lines of other programs (pip, ray up, tensorboard, ...) are not ours and are skipped. No Ray.
 """
 
@@ -162,6 +163,9 @@ def check(command: Command, monkeypatch) -> None:
         parse_raysearch(args[2:])
     elif args[:2] == ("-m", "pytest"):
         assert list(args[2:]) == ci_test_command(), "the test command differs from .ci/run's"
+    elif len(args) > 1 and args[0] == "-m" and args[1].startswith("benchmarks."):
+        parse_script(ROOT / "benchmarks" / f"{args[1].removeprefix('benchmarks.')}.py", args[2:],
+                     monkeypatch)  # fmt: skip
     elif args[:2] == ("-m", "venv"):
         assert len(args) == 3, "python -m venv takes one folder"
     elif args[:1] == ("-m",):
@@ -169,8 +173,6 @@ def check(command: Command, monkeypatch) -> None:
         assert len(args) == 2, f"python -m {args[1]} takes no arguments"
     elif args[0] == "launchers/launch.py":
         parse_launch(args[1:], monkeypatch)
-    elif args[0].startswith("benchmarks/"):
-        parse_script(ROOT / args[0], args[1:], monkeypatch)
     else:
         raise AssertionError(f"no parser known for `{command}`: add it to this test")
 
@@ -200,7 +202,8 @@ def test_command_parses_with_the_real_parser(command, monkeypatch):
         Command("x", "raysearch", ("compare", "--trails", "3")),
         Command("x", "python", ("launchers/launch.py", "--preset", "nope")),
         Command("x", "python", ("launchers/launch.py", "--preset", "smoke", "--trails", "3")),
-        Command("x", "python", ("benchmarks/trainable_throughput.py", "--nope", "2")),
+        Command("x", "python", ("-m", "benchmarks.trainable_throughput", "--nope", "2")),
+        Command("x", "python", ("benchmarks/trainable_throughput.py",)),
         Command("x", "python", ("-m", "pytest", "-q")),
     ],
     ids=str,
