@@ -8,9 +8,10 @@ every ``period_s`` and when the experiment ends, what the newest snapshot in the
 folder no longer points at: every checkpoint of a trial it records as finished, and of any
 other trial the checkpoints older than the one it records (newer ones are kept for the next
 snapshot). When the experiment ends (Tune has written its final snapshot by then) it also
-deletes the checkpoints in trial folders no snapshot records: a trial that checkpointed straight
-to storage before a killed driver's next snapshot, and that the resumed run suggested again
-under a new trial folder, leaves one there that nothing can resume from.
+deletes the trial folders that snapshot does not record: a trial a killed driver started after
+its last snapshot (its checkpoints go straight to storage, its first results with the next
+upload of the driver's staging folder) is suggested again by the resumed run under a new trial
+folder, so the old one holds a partial run that nothing resumes or reads.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def _checkpoints(folder: Path) -> list[Path]:
 
 def prune_checkpoints(experiment: Path, *, ended: bool = False) -> int:
     """Apply the rule above to ``experiment`` once (``ended``: the experiment has ended, so
-    unrecorded trial folders are pruned too); the number of checkpoint folders deleted. A
-    snapshot that cannot be read (being copied, say) deletes nothing."""
+    unrecorded trial folders go too); the number of folders deleted. A snapshot that cannot be
+    read (being copied, say) deletes nothing."""
     states = sorted(experiment.glob("experiment_state-*.json"))
     if not states:
         return 0
@@ -57,11 +58,9 @@ def prune_checkpoints(experiment: Path, *, ended: bool = False) -> int:
         doomed += [c for c in _checkpoints(folder) if keep_from is None or _index(c) < keep_from]
     if ended:
         recorded = {name for name, _, _ in records}
-        for folder in experiment.iterdir():
-            if folder.is_dir() and folder.name not in recorded:
-                doomed += _checkpoints(folder)
-    for checkpoint in doomed:
-        shutil.rmtree(checkpoint, ignore_errors=True)
+        doomed += [f for f in experiment.iterdir() if f.is_dir() and f.name not in recorded]
+    for folder in doomed:
+        shutil.rmtree(folder, ignore_errors=True)
     return len(doomed)
 
 

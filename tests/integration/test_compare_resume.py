@@ -30,8 +30,8 @@ from raysearch.tune.preflight import restored_checkpoints
 
 pytestmark = pytest.mark.slow
 # s2e (K = 2) and random, 4 trials each, plus the standard and coteaching references: 10 trials
-# of ~0.2 s epochs, so a trial is half-way for a while
-SEARCHERS, TRIALS, K, EPOCHS, BATCHES = "s2e,random", 4, 2, 3, 40
+# of ~0.4 s epochs, so a trial is half-way for a while
+SEARCHERS, TRIALS, K, EPOCHS, BATCHES = "s2e,random", 4, 2, 3, 80
 # Tune writes result rows and trial folders in a driver staging folder and uploads it to OUT/tune
 # with each experiment snapshot: snapshots every 0.5 s (not 2) let a test see a trial half-way
 SNAPSHOT_S = "0.5"

@@ -5,7 +5,7 @@ metadata with a cloudpickled checkpoint manager), so the pruner reads what a rea
 leaves on disk. Rule: nothing a trial recorded as finished, and of an unfinished trial only
 the checkpoint the newest snapshot records and any newer one; trials the snapshot does not
 know (created after it) and everything that is not a checkpoint folder stay, until the
-experiment has ended: then a trial folder no snapshot records keeps no checkpoint.
+experiment has ended: then a trial folder the final snapshot does not record is deleted.
 """
 
 from __future__ import annotations
@@ -91,9 +91,9 @@ def test_keeps_exactly_what_the_newest_snapshot_needs(tmp_path):
     assert prune_checkpoints(experiment) == 0  # idempotent
 
 
-def test_at_the_end_an_unrecorded_trial_folder_keeps_no_checkpoint(tmp_path):
-    """A killed driver's trial that checkpointed to storage before any snapshot named it: the
-    resumed run suggested it again in a new folder, so the old one's checkpoints are orphans."""
+def test_at_the_end_an_unrecorded_trial_folder_is_deleted(tmp_path):
+    """A killed driver's trial that reached storage before any snapshot named it: the resumed
+    run suggested it again in a new folder, so the old one is an orphan."""
     experiment = tmp_path / "searchers"
     done = _trial(experiment, "done_1", range(2))
     orphan = _trial(experiment, "orphan_2", range(1))
@@ -101,8 +101,8 @@ def test_at_the_end_an_unrecorded_trial_folder_keeps_no_checkpoint(tmp_path):
     assert prune_checkpoints(experiment) == 2
     assert _left(experiment) == {"done_1": [], "orphan_2": [0]}  # still running: may be new
     assert prune_checkpoints(experiment, ended=True) == 1
-    assert _left(experiment) == {"done_1": [], "orphan_2": []}
-    assert (orphan / "result.json").is_file()  # only checkpoint folders are deleted
+    assert _left(experiment) == {"done_1": []}
+    assert not orphan.exists() and (done / "result.json").is_file()
 
 
 def test_an_errored_trial_keeps_the_checkpoint_it_resumes_from(tmp_path):
