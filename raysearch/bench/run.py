@@ -81,8 +81,14 @@ def run_one(settings: CompareSettings, name: str, seed: int, surrogate: Surrogat
 
 
 def _run_chunk(job: tuple[CompareSettings, str, Sequence[int], Surrogate]) -> pd.DataFrame:
+    """The runs of one searcher at some seeds, with one OpenMP / BLAS thread: the surrogate
+    predicts one schedule at a time, where more threads only contend (a trees model's predict
+    took 0.67 s per schedule, not 4 ms, beside another busy process on 2 cores)."""
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+
     settings, name, seeds, surrogate = job
-    return pd.concat([run_one(settings, name, s, surrogate) for s in seeds], ignore_index=True)
+    with threadpool_limits(1):
+        return pd.concat([run_one(settings, name, s, surrogate) for s in seeds], ignore_index=True)
 
 
 def run_all(run: BenchRun, surrogate: Surrogate, *, processes: int = 1) -> pd.DataFrame:

@@ -25,6 +25,7 @@ its last result, the epochs it trained and the epochs spent by then (on the cloc
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -96,6 +97,11 @@ def _suggester(search_alg: Any, request: SearchRequest, space: dict[str, Any], s
     return suggest, made
 
 
+QUIET_LOGGERS = ("ray.tune.schedulers.hyperband", "optuna")
+"""INFO lines at every Hyperband bracket filled ("Bracket too small - Retrying") and every
+Optuna study created: hundreds per benchmark run, kept to warnings by :func:`simulate`."""
+
+
 def simulate(
     name: str, request: SearchRequest, space: dict[str, Any], objective: Objective,
     *, builders: Mapping[str, Callable[[SearchRequest], SearchSetup]] | None = None,
@@ -103,6 +109,8 @@ def simulate(
     """One search run of strategy ``name`` (or ``builders[name]``) for ``request`` over the Tune
     space ``space`` against ``objective``: its trials as rows (see the module docstring)."""
     setup = (builders or {}).get(name, lambda req: make_search(name, req))(request)
+    for logger in QUIET_LOGGERS:  # after the build: Optuna sets its level on first import
+        logging.getLogger(logger).setLevel(logging.WARNING)
     if setup.scheduler is None:
         rows = _run_searcher(setup.search_alg, request, space, objective)
     else:
