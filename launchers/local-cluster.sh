@@ -22,7 +22,9 @@
 #   worker processes: Ray's free ports in 10002-19999
 # Other settings: RS_NUM_CPUS (CPUs per node, 1), RS_CLUSTER_DIR (/tmp/raysearch-cluster: pid
 # files and logs), RS_TEMP_DIR (/tmp/raysearch-ray: Ray's session folders), RAY (the `ray`
-# executable; default: the repository's .venv/bin/ray if present, else `ray` on PATH).
+# executable; default: the repository's .venv/bin/ray if present, else `ray` on PATH),
+# RS_STOP_GRACE_S (whole seconds `down` waits after SIGTERM before SIGKILL, 15; a head node
+# here often outlives its SIGTERM, so `down` takes the whole grace).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,6 +35,7 @@ export PATH="$(dirname "$(command -v "$RAY")"):$PATH"
 HEAD_PORT="${RS_HEAD_PORT:-6390}"
 DASHBOARD_PORT="${RS_DASHBOARD_PORT:-8266}"
 NUM_CPUS="${RS_NUM_CPUS:-1}"
+STOP_GRACE_S="${RS_STOP_GRACE_S:-15}"
 CLUSTER_DIR="${RS_CLUSTER_DIR:-/tmp/raysearch-cluster}"
 TEMP_DIR="${RS_TEMP_DIR:-/tmp/raysearch-ray}"
 ADDRESS="127.0.0.1:$HEAD_PORT"
@@ -62,8 +65,13 @@ node_ports() {  # $1 = first port of the node's block of six
     "--metrics-export-port $(($1 + 4)) --dashboard-agent-listen-port $(($1 + 5))"
 }
 
+group_alive() {  # $1 = process group id; true while a member is not a zombie (this machine's
+  # PID 1 reaps orphans late: a killed node's processes stay zombies for seconds)
+  ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ {found = 1} END {exit !found}'
+}
+
 running() {  # $1 = node name; true if its process group is alive
-  [ -f "$CLUSTER_DIR/$1.pid" ] && kill -0 "$(cat "$CLUSTER_DIR/$1.pid")" 2>/dev/null
+  [ -f "$CLUSTER_DIR/$1.pid" ] && group_alive "$(cat "$CLUSTER_DIR/$1.pid")"
 }
 
 start_node() {  # $1 = node name, rest = `ray start` arguments
@@ -123,14 +131,14 @@ up() {
   fi
 }
 
-stop_node() {  # $1 = node name: SIGTERM its process group, SIGKILL what is left after 15 s
+stop_node() {  # $1 = node name: SIGTERM its process group, SIGKILL what is left after the grace
   local pid
   running "$1" || { rm -f "$CLUSTER_DIR/$1.pid"; return 0; }
   pid="$(cat "$CLUSTER_DIR/$1.pid")"
   kill -TERM -- "-$pid" 2>/dev/null || true
-  for _ in $(seq 1 15); do
-    kill -0 -- "-$pid" 2>/dev/null || break
-    sleep 1
+  for _ in $(seq 1 $((5 * STOP_GRACE_S))); do
+    group_alive "$pid" || break
+    sleep 0.2
   done
   kill -KILL -- "-$pid" 2>/dev/null || true
   rm -f "$CLUSTER_DIR/$1.pid"

@@ -167,3 +167,16 @@ def test_the_default_job_criteria_read_the_measure():
     misfits = default_job_misfits(TaskMeasure(**{**fields, "share_within_std": 0.2,
                                                  "random_gain": 0.01}), seeds=5)  # fmt: skip
     assert len(misfits) == 2 and "20.0%" in misfits[0] and "+0.0100 < 0.0126" in misfits[1]
+
+
+def test_bench_runs_keep_hyperband_and_optuna_info_lines_off_the_console(surrogate, capfd):
+    """Hyperband logs every bracket it fills too small and Optuna every study it creates: at
+    INFO, hundreds of lines per ``bench run``; only warnings reach the console."""
+    run = BenchRun(task=TASK, searchers=("hyperband", "optuna"), trials=12, seeds=2)
+    settings = run.compare_settings()
+    for name in run.searchers:
+        for seed in range(2):
+            assert len(run_one(settings, name, seed, surrogate)) > 0
+    printed = capfd.readouterr()
+    console = printed.out + printed.err
+    assert "Bracket too small" not in console and "A new study created" not in console
