@@ -32,11 +32,15 @@ def check_out_folder(path: str | Path, option: str = "--out") -> Path:
 def use_ray_address(address: str | None) -> None:
     """Check ``address`` (or ``RAY_ADDRESS``) in seconds, then make it the address every later
     ``ray.init`` (Ray Train's included) connects to, with workers that query their own
-    cluster (:mod:`raysearch.tune.own_cluster`)."""
+    cluster (:mod:`raysearch.tune.own_cluster`). Without either, Ray Train starts no
+    preemption watcher: a local Ray has no nodes to drain, and each watcher costs an actor and
+    a core_worker error line per Train job."""
     from raysearch.tune import own_cluster
     from raysearch.tune.preflight import check_ray_address
 
     check_ray_address(address)
     if address:
         os.environ["RAY_ADDRESS"] = address
+    elif not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
     own_cluster.install()

@@ -9,6 +9,10 @@ whenever other Ray instances ran on the machine). The fix: every worker process 
 job sets ``RAY_ADDRESS`` to the GCS address of the cluster it belongs to, through a
 ``worker_process_setup_hook`` that ``ray.init`` adds to the job's runtime environment (Ray's
 ``RAY_RUNTIME_ENV_HOOK``), so it holds for the Ray that Train or Tune start implicitly too.
+
+The same hook keeps the cleaner's once-a-second State-API failure off the console
+(:func:`~raysearch.tune.tune_logging.quiet_train_cleaner`): a local Ray without the dashboard
+has no State API, so every ask fails and warns, a line per second of every NAS search.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-SETUP_HOOK = "raysearch.tune.own_cluster.set_own_ray_address"
+SETUP_HOOK = "raysearch.tune.own_cluster.setup_worker"
 RUNTIME_ENV_HOOK = "raysearch.tune.own_cluster.with_own_cluster_hook"
 
 
@@ -27,9 +31,18 @@ def set_own_ray_address() -> None:
     os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
 
 
+def setup_worker() -> None:
+    """The worker setup hook: :func:`set_own_ray_address`, then the cleaner's poll failures
+    dropped (:func:`~raysearch.tune.tune_logging.quiet_train_cleaner`)."""
+    from raysearch.tune.tune_logging import quiet_train_cleaner
+
+    set_own_ray_address()
+    quiet_train_cleaner()
+
+
 def with_own_cluster_hook(runtime_env: dict[str, Any] | None) -> dict[str, Any]:
-    """``RAY_RUNTIME_ENV_HOOK``: the job's runtime env plus :func:`set_own_ray_address` as its
-    worker setup hook (a hook the job already names is left alone)."""
+    """``RAY_RUNTIME_ENV_HOOK``: the job's runtime env plus :func:`setup_worker` as its worker
+    setup hook (a hook the job already names is left alone)."""
     env = dict(runtime_env or {})
     env.setdefault("worker_process_setup_hook", SETUP_HOOK)
     return env

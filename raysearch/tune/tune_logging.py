@@ -1,6 +1,7 @@
 """What raysearch leaves out of Tune's console: one warning, the per-experiment banners, the
 per-restore lines and Ray's notice that a new local Ray chose token authentication (the last
-three back with ``--verbose``).
+three back with ``--verbose``), and Ray Train's placement-group cleaner's once-a-second failure
+to reach a State API that a local Ray without the dashboard does not have.
 
 ``ResultGrid`` (built when ``Tuner.fit`` returns) reads every trial's ``result.json`` through
 ``ExperimentAnalysis``. A trial Tune created but never started has no such file, yet a
@@ -83,3 +84,23 @@ def quiet_trial_actor() -> None:
     if os.environ.get(VERBOSE_ENV) != "1":
         for name in (RESTORE_LOGGER, "ray.train._internal.storage"):
             logging.getLogger(name).setLevel(logging.WARNING)
+
+
+TRAIN_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
+TRAIN_CLEANER_POLL_FAILED = "Failed to query Ray Train Controller actor state."
+
+
+class _DropCleanerPollFailures(logging.Filter):
+    """Ray Train's placement-group cleaner (a detached actor of every Train run) asks the State
+    API every second whether the run's controller lives; without a dashboard every ask fails
+    and logs this warning. Its other warnings (a dead controller's group removed) stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(TRAIN_CLEANER_POLL_FAILED)
+
+
+def quiet_train_cleaner() -> None:
+    """In a Ray worker: install :class:`_DropCleanerPollFailures` once on the cleaner's logger."""
+    logger = logging.getLogger(TRAIN_CLEANER_LOGGER)
+    if not any(isinstance(f, _DropCleanerPollFailures) for f in logger.filters):
+        logger.addFilter(_DropCleanerPollFailures())
