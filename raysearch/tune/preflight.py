@@ -90,20 +90,31 @@ def _check_file(path: Path, out: Path) -> None:
         ) from None
 
 
+_SESSION = re.compile(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d")
+
+
 def staging_copies(path: Path) -> list[Path]:
-    """Ray's own copies of a top-level experiment file such as ``searcher-state-<session>.pkl``:
-    Tune writes it in the driver's staging folder
+    """Ray's own copies of a top-level experiment file such as ``searcher-state-<session>.pkl``
+    or ``tuner.pkl``: Tune writes it in the driver's staging folder
     (``<ray temp>/session_*/artifacts/<session>/<experiment>/driver_artifacts/``) and copies it
-    into the results folder, not atomically, so a SIGKILL mid-copy can cut the results copy
-    short while the staging one is whole (on the machine that ran it)."""
-    session = re.search(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", path.name)
-    if session is None:
-        return []
+    into the results folder with every snapshot, not atomically, so a SIGKILL mid-copy can cut
+    the results copy short while the staging one is whole (on the machine that ran it). A
+    resumed run stages under the folder of the experiment's first session, so every session
+    the experiment's snapshots name (``experiment_state-<session>.json``) is looked under,
+    the file's own first."""
+    own = _SESSION.search(path.name)
+    named = (_SESSION.search(p.name) for p in path.parent.glob("experiment_state-*.json"))
+    others = sorted({m.group() for m in named if m is not None})
+    sessions = [own.group()] if own is not None else []
+    sessions += [session for session in others if session not in sessions]
     ray_temp = Path(os.environ.get("RAY_TMPDIR", tempfile.gettempdir())) / "ray"
-    pattern = (
-        f"session_*/artifacts/{session.group()}/{path.parent.name}/driver_artifacts/{path.name}"
-    )
-    return sorted(ray_temp.glob(pattern))
+    return [
+        copy
+        for session in sessions
+        for copy in sorted(ray_temp.glob(
+            f"session_*/artifacts/{session}/{path.parent.name}/driver_artifacts/{path.name}"
+        ))
+    ]  # fmt: skip
 
 
 def _check_or_repair(path: Path, out: Path) -> None:

@@ -1,8 +1,10 @@
 """One shared experiment suggests what separate experiments would (issue: one experiment for all
-seeds). Every deterministic searcher's stream, run in the shared ``searchers`` experiment beside
-the other streams and the references, hands out the same configs in the same order as that
-searcher in a Tune experiment of its own for that seed. A toy trainable scores a schedule
-deterministically, so the searchers see the same results in both runs."""
+seeds), and so does the schedule benchmark's simulation. Every deterministic searcher's stream,
+run in the shared ``searchers`` experiment beside the other streams and the references, hands
+out the same configs in the same order as that searcher in a Tune experiment of its own for
+that seed; ``raysearch bench``'s :func:`~raysearch.bench.simulate.simulate` of the searcher,
+told the same scores, suggests them too. A toy trainable scores a schedule deterministically,
+so the searchers see the same results in every run."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from ray import tune
 
 from raysearch.analysis.experiments import flatten
+from raysearch.bench.simulate import simulate
 from raysearch.noisy.settings import TrialSettings
 from raysearch.tune.compare_experiments import _pending_trials, streams
 from raysearch.tune.compare_settings import METRIC, MODE, CompareSettings
@@ -41,6 +44,11 @@ def toy_score(schedule: dict) -> float:
 
 def toy_trainable(config: dict) -> None:
     tune.report({METRIC: toy_score(config[SCHEDULE_KEY]), "epoch": config["epochs"]})
+
+
+def toy_objective(config: dict, epoch: int) -> dict:
+    """The toy trainable's result, as ``simulate`` asks for it."""
+    return {METRIC: toy_score(config[SCHEDULE_KEY])}
 
 
 def _tune(search_alg, param_space, samples, path, name):
@@ -88,3 +96,8 @@ def test_every_stream_suggests_what_its_own_experiment_would(local_ray, tmp_path
             assert len(mine) == len(alone) == settings.trials, (name, seed)
             assert _schedules(mine) == _schedules(alone), (name, seed)
             assert list(mine[METRIC]) == pytest.approx(list(alone[METRIC])), (name, seed)
+            bench = simulate(name, settings.request(seed), settings.param_space(seed),
+                             toy_objective)  # fmt: skip
+            simulated = pd.DataFrame([flatten(config) for config in bench["config"]])
+            assert _schedules(simulated) == _schedules(alone), (name, seed)
+            assert list(bench[METRIC]) == pytest.approx(list(alone[METRIC])), (name, seed)

@@ -360,3 +360,43 @@ def test_a_snapshot_cut_short_while_tune_copied_it_is_restored_from_rays_staging
     check_resumable(interrupted)
     assert (experiment / name).read_bytes() == whole
     assert "restored from Ray's staging copy" in capsys.readouterr().out
+
+
+def test_a_tuner_pkl_cut_short_is_restored_from_the_staging_copy_of_its_snapshots_session(
+    interrupted, tmp_path_factory, monkeypatch, capsys
+):
+    """Tune uploads ``tuner.pkl`` from its staging folder with every snapshot: a SIGKILL mid-copy
+    left it empty (chaos test). Its copy is found under the session of the experiment's own
+    snapshot files; another session's copy is never used."""
+    ray_temp = tmp_path_factory.mktemp("raytmp")
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_temp))
+    experiment = interrupted / "tune" / "s2e-seed0"
+    whole = (experiment / "tuner.pkl").read_bytes()
+    (experiment / "experiment_state-2026.json").rename(
+        experiment / "experiment_state-2026-12-01_19-04-57.json"
+    )
+    (experiment / "tuner.pkl").write_bytes(b"")
+    other = ray_temp / "ray" / "session_y" / "artifacts" / "2026-11-30_08-00-00" / "s2e-seed0"
+    (other / "driver_artifacts").mkdir(parents=True)
+    (other / "driver_artifacts" / "tuner.pkl").write_bytes(whole)  # another experiment's
+    with pytest.raises(ValueError, match=f"corrupted checkpoint file {experiment / 'tuner.pkl'}"):
+        check_resumable(interrupted)
+    assert (experiment / "tuner.pkl").read_bytes() == b""
+    staging = ray_temp / "ray" / "session_x" / "artifacts" / "2026-12-01_19-04-57" / "s2e-seed0"
+    (staging / "driver_artifacts").mkdir(parents=True)
+    (staging / "driver_artifacts" / "tuner.pkl").write_bytes(whole)
+    check_resumable(interrupted)
+    assert (experiment / "tuner.pkl").read_bytes() == whole
+    assert "restored from Ray's staging copy" in capsys.readouterr().out
+    # a resumed run (session 19-06-10) stages under the first session's folder, 19-04-57
+    (experiment / "experiment_state-2026-12-01_19-04-57.json").rename(
+        experiment / "experiment_state-2026-12-01_19-06-10.json"
+    )
+    (experiment / "experiment_state-2026-12-01_19-04-57.json").write_text("{}")
+    name = "searcher-state-2026-12-01_19-06-10.pkl"
+    state = json.dumps({"version": 1, "optimizer": {"iteration": 3}}).encode()
+    (experiment / "searcher-state-2026.pkl").unlink()
+    (experiment / name).write_bytes(b"")
+    (staging / "driver_artifacts" / name).write_bytes(state)
+    check_resumable(interrupted)
+    assert (experiment / name).read_bytes() == state
