@@ -41,6 +41,15 @@ class EpochBudget(tune.stopper.Stopper):
         self._loaded = False
         self._load()
 
+    def recount(self, recorded: dict[str, int]) -> None:
+        """Set the counts to ``recorded`` (trial id -> last epoch of the experiment snapshot
+        ``Tuner.restore`` resumes) and save them. After a SIGKILL the file is ahead of that
+        snapshot: epochs reported after it are trained again, or never, by the restored run
+        (a trial created after it is unknown to the restored run and suggested anew)."""
+        self.spent = dict(recorded)
+        self._loaded = True
+        self._save()
+
     @classmethod
     def locate(cls, folder: Path) -> None:
         """Budget files of the experiment named ``folder.name`` live in ``folder`` (this process)."""

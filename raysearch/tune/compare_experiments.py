@@ -33,7 +33,7 @@ from raysearch.tune.compare_settings import METRIC, MODE, SEARCHERS_EXPERIMENT, 
 from raysearch.tune.fixed_configs import FixedConfigSearcher
 from raysearch.tune.graceful_stop import GracefulStop, HeldTrialsGenerator, PausingScheduler
 from raysearch.tune.newest_first import NewestPendingFirst
-from raysearch.tune.preflight import plan_ran, restorable
+from raysearch.tune.preflight import plan_ran, recorded_epochs, restorable
 from raysearch.tune.progress import ComparisonProgress
 from raysearch.tune.searchers import SearchSetup, make_search
 from raysearch.tune.spaces import SCHEDULE_KEY
@@ -200,8 +200,9 @@ def run_experiment(settings: CompareSettings, name: str, *, resume: bool) -> Pat
     planned, budget = _planned(settings, name)
     if resume and restorable(path):
         print(f"[{name}] resuming from {path}", flush=True)
-        if budget is not None:
+        if budget is not None:  # the count of the snapshot the restore resumes
             budget.persist_to(path / BUDGET_FILE)
+            budget.recount(recorded_epochs(path))
         tuner = tune.Tuner.restore(
             str(path), trainable=_trainable(settings),
             param_space=_param_space(settings, name), resume_errored=True,

@@ -204,6 +204,21 @@ def trial_records(state_file: Path) -> list[tuple[str, str, str | None]]:
     return records
 
 
+def recorded_epochs(experiment: Path, time_attr: str = "epoch") -> dict[str, int]:
+    """Per trial of the newest snapshot of the Tune experiment in ``experiment`` that recorded
+    a result: trial id -> the last ``time_attr`` of that result (read as JSON; ``{}`` without
+    a snapshot)."""
+    recorded: dict[str, int] = {}
+    states = _latest(list(Path(experiment).glob("experiment_state-*.json")))
+    if not states:
+        return recorded
+    for trial_json, metadata_json in _json_field(json.loads(states[0].read_text()))["trial_data"]:
+        last = _json_field(metadata_json).get("last_result") or {}
+        if time_attr in last:
+            recorded[str(_json_field(trial_json)["trial_id"])] = int(last[time_attr])
+    return recorded
+
+
 def restored_checkpoints(experiment: Path, state_file: Path) -> list[Path]:
     """The checkpoint folder ``Tuner.restore`` resumes each unfinished trial from: the latest one
     recorded in the experiment state (a newer, half-written folder of a killed run is ignored).

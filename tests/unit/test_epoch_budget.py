@@ -66,3 +66,35 @@ def test_a_stopper_unpickled_from_a_copied_folder_writes_into_the_copy(tmp_path,
     restored("t2", {"epoch": 3})
     assert json.loads((copy / "epoch_budget.json").read_text()) == {"t1": 2, "t2": 3}
     assert (original / "epoch_budget.json").read_bytes() == before
+
+
+def test_after_a_kill_the_count_is_that_of_the_snapshot_the_restore_resumes(tmp_path: Path):
+    """The file is written at every result, the snapshot every few seconds: after a SIGKILL the
+    file counts an epoch of trial "a" and a trial "late" that the snapshot never recorded (the
+    restored run trains the first again and suggests a new trial instead of the second)."""
+    from raysearch.tune.preflight import recorded_epochs
+
+    experiment = tmp_path / "hyperband-seed0"
+    experiment.mkdir()
+    assert recorded_epochs(experiment) == {}
+    trial_data = [
+        [json.dumps({"trial_id": "a", "status": "RUNNING"}), json.dumps({"last_result": {"epoch": 2}})],
+        [json.dumps({"trial_id": "b", "status": "TERMINATED"}), json.dumps({"last_result": {"epoch": 1}})],
+        [json.dumps({"trial_id": "new", "status": "PENDING"}), json.dumps({"last_result": {}})],
+    ]  # fmt: skip
+    (experiment / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")
+    (experiment / "experiment_state-2026-01-01_00-00-09.json").write_text(
+        json.dumps({"trial_data": trial_data})
+    )
+    assert recorded_epochs(experiment) == {"a": 2, "b": 1}  # the newest snapshot
+    budget = EpochBudget(9)
+    budget.persist_to(experiment / "epoch_budget.state")
+    pickled_at_start = pickle.dumps(budget)
+    for trial, epoch in [("a", 3), ("b", 1), ("late", 1)]:
+        budget(trial, {"epoch": epoch})
+    assert budget.total == 5
+    budget.recount(recorded_epochs(experiment))
+    restored = pickle.loads(pickled_at_start)  # Tune's stopper, unpickled by the restore
+    assert restored.total == 3 and restored.spent == {"a": 2, "b": 1}
+    restored("a", {"epoch": 3})  # epoch 3 of "a" trained again: counted once
+    assert restored.total == 4
