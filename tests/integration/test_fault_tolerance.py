@@ -182,8 +182,14 @@ def test_killed_worker_node_trials_restart_from_checkpoints(own_cluster, tmp_pat
         rows = _epochs(result)
         assert rows[-1]["epoch"] == 5
         restored += [r for r in rows if r["iterations_since_restore"] == 1 and r["epoch"] > 1]
-        if rows[0]["trial_id"] == victim:
-            assert [r["epoch"] for r in rows] == sorted({r["epoch"] for r in rows})  # none twice
+        if rows[0]["trial_id"] == victim:  # the node may die after an epoch's report and
+            # before its checkpoint is saved: that epoch is trained again, with the same results
+            epochs = [r["epoch"] for r in rows]
+            assert sorted(set(epochs)) == [1, 2, 3, 4, 5] and len(epochs) <= 6, epochs
+            first: dict[int, dict] = {}
+            for row in rows:
+                metrics = {k: row[k] for k in ("val_acc", "test_acc", "train_loss", "keep_rate")}
+                assert first.setdefault(row["epoch"], metrics) == metrics, row["epoch"]
     print(
         f"\n[worker node kill] killed during trial {victim}; trials completed: {len(frame)} of 3; "
         f"restored trial rows: {[(r['trial_id'], r['epoch']) for r in restored]}"
