@@ -193,30 +193,31 @@ def _latest_checkpoint_path(manager: Any) -> str | None:
     return path if isinstance(path, str) else None
 
 
+def _snapshot_entries(state_file: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(trial, run metadata) of every trial of a Tune experiment snapshot, read as JSON."""
+    trial_data = _json_field(json.loads(state_file.read_text()))["trial_data"]
+    return [(_json_field(trial), _json_field(metadata)) for trial, metadata in trial_data]
+
+
 def trial_records(state_file: Path) -> list[tuple[str, str, str | None]]:
     """Per trial of a Tune experiment snapshot: its folder name, status and the path of the
     latest checkpoint recorded for it (``None``: none), read without running anything."""
-    records = []
-    for trial_json, metadata_json in _json_field(json.loads(state_file.read_text()))["trial_data"]:
-        trial = _json_field(trial_json)
-        path = _latest_checkpoint_path(_json_field(metadata_json).get("checkpoint_manager"))
-        records.append((str(trial.get("relative_logdir", "")), str(trial.get("status")), path))
-    return records
+    return [
+        (str(trial.get("relative_logdir", "")), str(trial.get("status")),
+         _latest_checkpoint_path(metadata.get("checkpoint_manager")))
+        for trial, metadata in _snapshot_entries(state_file)
+    ]  # fmt: skip
 
 
 def recorded_epochs(experiment: Path, time_attr: str = "epoch") -> dict[str, int]:
     """Per trial of the newest snapshot of the Tune experiment in ``experiment`` that recorded
-    a result: trial id -> the last ``time_attr`` of that result (read as JSON; ``{}`` without
-    a snapshot)."""
-    recorded: dict[str, int] = {}
+    a result: trial id -> the last ``time_attr`` of that result (``{}`` without a snapshot)."""
     states = _latest(list(Path(experiment).glob("experiment_state-*.json")))
-    if not states:
-        return recorded
-    for trial_json, metadata_json in _json_field(json.loads(states[0].read_text()))["trial_data"]:
-        last = _json_field(metadata_json).get("last_result") or {}
-        if time_attr in last:
-            recorded[str(_json_field(trial_json)["trial_id"])] = int(last[time_attr])
-    return recorded
+    return {
+        str(trial["trial_id"]): int(last[time_attr])
+        for trial, metadata in (_snapshot_entries(states[0]) if states else [])
+        if time_attr in (last := metadata.get("last_result") or {})
+    }
 
 
 def restored_checkpoints(experiment: Path, state_file: Path) -> list[Path]:
@@ -246,8 +247,7 @@ def plan_ran(experiment: str | Path, planned: int) -> bool:
     states = _latest(list(Path(experiment).glob("experiment_state-*.json")))
     if not states:
         return False
-    trial_data = _json_field(json.loads(states[0].read_text()))["trial_data"]
-    statuses = [_json_field(trial_json).get("status") for trial_json, _ in trial_data]
+    statuses = [trial.get("status") for trial, _ in _snapshot_entries(states[0])]
     return len(statuses) >= planned and all(s in ("TERMINATED", "ERROR") for s in statuses)
 
 
