@@ -59,24 +59,18 @@ def _builder(strategy: str, options: dict) -> Callable | None:
 
 
 def run_regime(label: str, task: str, trials: int, seeds: int, surrogate) -> pd.DataFrame:
-    """Every seed's trials of one regime (``simulate``'s rows, tagged with label and seed)."""
-    from threadpoolctl import threadpool_limits
-
-    from raysearch.bench.run import BenchRun
-    from raysearch.bench.simulate import simulate
+    """Every seed's trials of one regime (``bench run``'s rows, tagged with the label)."""
+    from raysearch.bench.run import BenchRun, run_one
 
     strategy, k, options = REGIMES[label]
     settings = BenchRun(task=task, searchers=(strategy,), trials=trials, seeds=seeds,
                         samples_per_iter=k).compare_settings()  # fmt: skip
     builder = _builder(strategy, options)
-    frames = []
-    with threadpool_limits(1):
-        for seed in range(seeds):
-            rows = simulate(strategy, settings.request(seed), settings.param_space(seed),
-                            surrogate.objective(seed),
-                            builders={strategy: builder} if builder else None)  # fmt: skip
-            frames.append(rows.assign(searcher=label, seed=seed))
-    return pd.concat(frames, ignore_index=True)
+    builders = {strategy: builder} if builder else None
+    return pd.concat(
+        [run_one(settings, strategy, seed, surrogate, builders=builders).assign(searcher=label)
+         for seed in range(seeds)], ignore_index=True,
+    )  # fmt: skip
 
 
 def quality_table(trials: pd.DataFrame, epochs: int, top_level: float) -> pd.DataFrame:
@@ -93,17 +87,12 @@ def quality_table(trials: pd.DataFrame, epochs: int, top_level: float) -> pd.Dat
         for b, in_bin in group.groupby("bin"):
             row[f"expected_{b + 1}"] = in_bin["test_acc_expected"].mean()
             row[f"top10_{b + 1}"] = (in_bin["test_acc_expected"] >= top_level).mean()
-        per_seed = group.groupby("seed").apply(
-            lambda g: pd.Series({
-                "incumbent_expected": g.loc[g["val_acc"].idxmax(), "test_acc_expected"],
-                "incumbent_test": g.loc[g["val_acc"].idxmax(), "test_acc"],
-                "best_expected_seen": g["test_acc_expected"].max(),
-            })
-        )  # fmt: skip
-        finals[label] = per_seed["incumbent_test"]
-        row.update(per_seed[["incumbent_expected", "best_expected_seen"]].mean().to_dict())
+        incumbents = group.loc[group.groupby("seed")["val_acc"].idxmax()].set_index("seed")
+        finals[label] = incumbents["test_acc"]
+        row["incumbent_expected"] = incumbents["test_acc_expected"].mean()
+        row["best_expected_seen"] = group.groupby("seed")["test_acc_expected"].max().mean()
         row["selection_loss"] = row["best_expected_seen"] - row["incumbent_expected"]
-        row["final_test_acc"] = float(per_seed["incumbent_test"].mean())
+        row["final_test_acc"] = float(incumbents["test_acc"].mean())
         rows.append(row)
     table = pd.DataFrame(rows)
     for i, label in enumerate(table["searcher"]):

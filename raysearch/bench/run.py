@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +31,7 @@ from raysearch.bench.surrogate import Surrogate, fit_surrogate
 from raysearch.bench.tables import TaskTable, load_table
 from raysearch.bench.tasks import task_settings
 from raysearch.tune.compare_settings import CompareSettings
-from raysearch.tune.searchers import searcher_names
+from raysearch.tune.searchers import SearchRequest, SearchSetup, searcher_names
 
 BASELINE = "random"
 REFERENCE = "coteaching"
@@ -72,23 +72,25 @@ class BenchRun:
         )  # fmt: skip
 
 
-def run_one(settings: CompareSettings, name: str, seed: int, surrogate: Surrogate) -> pd.DataFrame:
-    """The trials of strategy ``name`` at ``seed`` (``simulate``'s rows, tagged)."""
-    trials = simulate(
-        name, settings.request(seed), settings.param_space(seed), surrogate.objective(seed)
-    )
+def run_one(
+    settings: CompareSettings, name: str, seed: int, surrogate: Surrogate,
+    *, builders: Mapping[str, Callable[[SearchRequest], SearchSetup]] | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """The trials of strategy ``name`` (or ``builders[name]``, as in ``simulate``) at ``seed``
+    (``simulate``'s rows, tagged), with one OpenMP / BLAS thread: the surrogate predicts one
+    schedule at a time, where more threads only contend (a trees model's predict took 0.67 s
+    per schedule, not 4 ms, beside another busy process on 2 cores)."""
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+
+    with threadpool_limits(1):
+        trials = simulate(name, settings.request(seed), settings.param_space(seed),
+                          surrogate.objective(seed), builders=builders)  # fmt: skip
     return trials.assign(searcher=name, seed=seed, order=np.arange(len(trials)))
 
 
 def _run_chunk(job: tuple[CompareSettings, str, Sequence[int], Surrogate]) -> pd.DataFrame:
-    """The runs of one searcher at some seeds, with one OpenMP / BLAS thread: the surrogate
-    predicts one schedule at a time, where more threads only contend (a trees model's predict
-    took 0.67 s per schedule, not 4 ms, beside another busy process on 2 cores)."""
-    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
-
     settings, name, seeds, surrogate = job
-    with threadpool_limits(1):
-        return pd.concat([run_one(settings, name, s, surrogate) for s in seeds], ignore_index=True)
+    return pd.concat([run_one(settings, name, s, surrogate) for s in seeds], ignore_index=True)
 
 
 def run_all(run: BenchRun, surrogate: Surrogate, *, processes: int = 1) -> pd.DataFrame:
