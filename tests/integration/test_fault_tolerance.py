@@ -99,7 +99,8 @@ def test_killed_driver_is_resumed_by_launch_py(cluster, tmp_path):
     before = load_compare_dir(out)
     assert not (out / "tune" / "searchers" / "DONE").exists()
 
-    subprocess.run(_launch(out, env, "--resume"), env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+    resumed = subprocess.run(_launch(out, env, "--resume"), env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = load_compare_dir(out)
     print(f"\n[driver kill] trials before kill: {len(before)}, after resume: {len(after)}")
     assert 2 <= len(before) < 4
