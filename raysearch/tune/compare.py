@@ -32,6 +32,7 @@ from raysearch.tune.preflight import (
     check_resumable,
     check_trial_inputs,
     init_ray,
+    record_ray_temp_dir,
 )
 
 __all__ = ["CompareSettings", "run_compare"]
@@ -70,6 +71,7 @@ def run_compare(
     write_fingerprint(out, "compare", settings.fingerprint())  # a stop from here on: --resume
     write_atomic(out / "settings.json", json.dumps(dataclasses.asdict(settings), indent=2))
     init_ray(address)
+    record_ray_temp_dir(out)
     if experiments_at_once > 1 and len(settings.experiments) > 1:
         import ray
 

@@ -13,6 +13,7 @@ import pickletools
 import re
 import socket
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,35 @@ def _check_file(path: Path, out: Path) -> None:
 _SESSION = re.compile(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d")
 
 
-def staging_copies(path: Path) -> list[Path]:
+RAY_TEMP_DIRS_FILE = "ray-temp-dirs.json"
+
+
+def record_ray_temp_dir(out: Path) -> None:
+    """Add the connected Ray's temp folder (``ray start --temp-dir``, else ``/tmp/ray``) to
+    ``OUT/ray-temp-dirs.json``, so a later ``--resume`` finds its staging copies
+    (:func:`staging_copies`) before Ray starts. Nothing for a ``ray://`` client, whose staging
+    folder is on the cluster."""
+    node = ray._private.worker._global_node  # None in a ray:// client
+    if node is None:
+        return
+    folders = recorded_ray_temp_dirs(out)
+    folder = str(Path(node.get_temp_dir_path()).resolve())
+    if folder not in folders:
+        write_atomic(out / RAY_TEMP_DIRS_FILE, json.dumps([*folders, folder], indent=2))
+
+
+def recorded_ray_temp_dirs(out: Path) -> list[str]:
+    """The folders :func:`record_ray_temp_dir` wrote (none if the file is missing or not a JSON
+    list of strings: it is only a hint for repairs)."""
+    try:
+        folders = json.loads((out / RAY_TEMP_DIRS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    ok = isinstance(folders, list) and all(isinstance(f, str) for f in folders)
+    return folders if ok else []
+
+
+def staging_copies(path: Path, ray_temps: Sequence[str] = ()) -> list[Path]:
     """Ray's own copies of a top-level experiment file such as ``searcher-state-<session>.pkl``
     or ``tuner.pkl``: Tune writes it in the driver's staging folder
     (``<ray temp>/session_*/artifacts/<session>/<experiment>/driver_artifacts/``) and copies it
@@ -101,17 +130,19 @@ def staging_copies(path: Path) -> list[Path]:
     the results copy short while the staging one is whole (on the machine that ran it). A
     resumed run stages under the folder of the experiment's first session, so every session
     the experiment's snapshots name (``experiment_state-<session>.json``) is looked under,
-    the file's own first."""
+    the file's own first, in the default Ray temp folder and then in ``ray_temps``."""
     own = _SESSION.search(path.name)
     named = (_SESSION.search(p.name) for p in path.parent.glob("experiment_state-*.json"))
     others = sorted({m.group() for m in named if m is not None})
     sessions = [own.group()] if own is not None else []
     sessions += [session for session in others if session not in sessions]
-    ray_temp = Path(os.environ.get("RAY_TMPDIR", tempfile.gettempdir())) / "ray"
+    default = Path(os.environ.get("RAY_TMPDIR", tempfile.gettempdir())) / "ray"
+    roots = list(dict.fromkeys([default, *map(Path, ray_temps)]))
     return [
         copy
         for session in sessions
-        for copy in sorted(ray_temp.glob(
+        for root in roots
+        for copy in sorted(root.glob(
             f"session_*/artifacts/{session}/{path.parent.name}/driver_artifacts/{path.name}"
         ))
     ]  # fmt: skip
@@ -124,7 +155,7 @@ def _check_or_repair(path: Path, out: Path) -> None:
         _check_file(path, out)
     except ValueError:
         damaged = path.read_bytes()
-        for copy in staging_copies(path):
+        for copy in staging_copies(path, recorded_ray_temp_dirs(out)):
             whole = copy.read_bytes()
             if len(whole) <= len(damaged) or not whole.startswith(damaged):
                 continue
@@ -258,7 +289,8 @@ def check_resumable(out: str | Path) -> None:
     ``ValueError`` naming the first corrupted one, before Ray starts and without touching
     anything, except a snapshot file
     that a kill cut short while Tune copied it, restored from Ray's whole copy when one is
-    still on this machine (:func:`staging_copies`)."""
+    still on this machine (:func:`staging_copies`, also under the Ray temp folders the run
+    recorded: :func:`record_ray_temp_dir`)."""
     out = Path(out)
     for experiment in sorted(p for p in (out / "tune").glob("*") if p.is_dir()):
         if (experiment / "DONE").exists() or not (experiment / "tuner.pkl").exists():

@@ -19,6 +19,7 @@ import pytest
 from fault_drivers import node_pids, s2e_iteration  # tests/integration is on sys.path
 
 from raysearch.analysis.experiments import load_compare_dir
+from raysearch.tune.preflight import recorded_ray_temp_dirs
 
 # Every driver runs in its own process (launch.py, `raysearch compare`, fault_drivers.py), never
 # in pytest's: an earlier in-process ray.init would break a driver joining the external cluster.
@@ -98,9 +99,15 @@ def test_killed_driver_is_resumed_by_launch_py(cluster, tmp_path):
     process.wait(timeout=60)
     before = load_compare_dir(out)
     assert not (out / "tune" / "searchers" / "DONE").exists()
+    # the cluster keeps its sessions in its own --temp-dir, where the driver staged its files
+    assert recorded_ray_temp_dirs(out) == [str(Path(env["RS_TEMP_DIR"]).resolve())]
+    # as a kill while Tune copied the searcher's state from its staging folder leaves it
+    state = sorted((out / "tune" / "searchers").glob("searcher-state-*.pkl"))[-1]
+    state.write_bytes(state.read_bytes()[:7])
 
     resumed = subprocess.run(_launch(out, env, "--resume"), env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert f"{state} was cut short by a kill" in resumed.stdout
     after = load_compare_dir(out)
     print(f"\n[driver kill] trials before kill: {len(before)}, after resume: {len(after)}")
     assert 2 <= len(before) < 4
@@ -111,8 +118,8 @@ def test_killed_driver_is_resumed_by_launch_py(cluster, tmp_path):
     assert len(results) == 4
     for result in results:
         assert sorted({row["epoch"] for row in _epochs(result)}) == [1, 2]
-    state = sorted(glob.glob(str(out / "tune" / "searchers" / "searcher-state-*.pkl")))[-1]
-    assert s2e_iteration(json.loads(Path(state).read_text())) == 2  # N / K told
+    state = sorted((out / "tune" / "searchers").glob("searcher-state-*.pkl"))[-1]
+    assert s2e_iteration(json.loads(state.read_text())) == 2  # N / K told
 
 
 def _drive(kind: str, env: dict, out: Path, *extra: str) -> dict:

@@ -362,6 +362,40 @@ def test_a_snapshot_cut_short_while_tune_copied_it_is_restored_from_rays_staging
     assert "restored from Ray's staging copy" in capsys.readouterr().out
 
 
+def test_a_cut_file_is_restored_from_the_ray_temp_dir_the_run_recorded(
+    interrupted, tmp_path_factory, monkeypatch, capsys
+):
+    """A cluster started with ``ray start --temp-dir X`` stages under X, not /tmp/ray: the run
+    records X (once, however often it starts) and ``--resume`` looks there too."""
+    from raysearch.tune import preflight
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path_factory.mktemp("default-raytmp")))
+    cluster_temp = tmp_path_factory.mktemp("cluster-temp")
+    node = SimpleNamespace(get_temp_dir_path=lambda: str(cluster_temp))
+    monkeypatch.setattr(preflight.ray._private.worker, "_global_node", node)
+    (interrupted / preflight.RAY_TEMP_DIRS_FILE).write_text("not json")  # a hint, never fatal
+    assert preflight.recorded_ray_temp_dirs(interrupted) == []
+    for _ in range(2):
+        preflight.record_ray_temp_dir(interrupted)
+    assert preflight.recorded_ray_temp_dirs(interrupted) == [str(cluster_temp.resolve())]
+    monkeypatch.setattr(preflight.ray._private.worker, "_global_node", None)  # a ray:// client
+    preflight.record_ray_temp_dir(interrupted)
+    assert preflight.recorded_ray_temp_dirs(interrupted) == [str(cluster_temp.resolve())]
+
+    experiment = interrupted / "tune" / "s2e-seed0"
+    whole = (experiment / "tuner.pkl").read_bytes()
+    (experiment / "experiment_state-2026.json").rename(
+        experiment / "experiment_state-2026-12-01_19-04-57.json"
+    )
+    (experiment / "tuner.pkl").write_bytes(whole[: len(whole) // 2])
+    staging = cluster_temp / "session_x" / "artifacts" / "2026-12-01_19-04-57" / "s2e-seed0"
+    (staging / "driver_artifacts").mkdir(parents=True)
+    (staging / "driver_artifacts" / "tuner.pkl").write_bytes(whole)
+    check_resumable(interrupted)
+    assert (experiment / "tuner.pkl").read_bytes() == whole
+    assert f"staging copy {staging / 'driver_artifacts' / 'tuner.pkl'}" in capsys.readouterr().out
+
+
 def test_a_tuner_pkl_cut_short_is_restored_from_the_staging_copy_of_its_snapshots_session(
     interrupted, tmp_path_factory, monkeypatch, capsys
 ):
