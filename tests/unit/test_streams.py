@@ -16,6 +16,7 @@ import copy
 import json
 import math
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 from ray.tune.search import ConcurrencyLimiter, Searcher
@@ -157,3 +158,35 @@ def test_restoring_another_comparisons_state_is_refused(tmp_path):
         _searcher(fewer).set_state(state)
     with pytest.raises(ValueError, match="version"):
         _searcher(_settings(tmp_path)).set_state({**state, "version": 99})
+
+
+def test_a_snapshot_after_every_call_equals_saving_every_sub_searcher_afresh(tmp_path):
+    """``get_state`` saves again only the sub-searchers called since its last call; taken after
+    every call Tune makes, it must equal a state that saves every sub-searcher anew."""
+    from raysearch.tune.streams import _save_chain
+
+    searcher = _searcher(_settings(tmp_path))
+    counts = {"calls": 0, "resaved": 0}
+
+    def snapshot_checked(method):
+        def call(*args, **kwargs):
+            value = method(*args, **kwargs)
+            counts["calls"] += 1
+            counts["resaved"] += sum(s.saved is None for s in searcher.streams)
+            assert searcher.get_state()["streams"] == {
+                s.name: {"suggested": s.suggested, "finished": s.finished,
+                         "live": sorted(s.live), "searcher": _save_chain(s.search_alg)}
+                for s in searcher.streams
+            }  # fmt: skip
+            return value
+
+        return call
+
+    tune_side = SimpleNamespace(**{
+        name: snapshot_checked(getattr(searcher, name))
+        for name in ("suggest", "on_trial_result", "on_trial_complete")
+    })  # fmt: skip
+    events = _Driver().run(tune_side)
+    assert events[-1] == ("end",)
+    # the first snapshot saves all of them; after that mostly the one just called
+    assert counts["resaved"] < len(searcher.streams) + 2 * counts["calls"], counts
