@@ -182,7 +182,7 @@ class StreamSearcher(Searcher):
     def get_state(self) -> dict[str, Any]:
         """Every stream's state. A sub-searcher's own state is saved again only if it was
         called since its last save (Tune snapshots every few seconds; re-saving all of them,
-        TPE's trial history included, took 11 of the driver's 48 CPU seconds in the default
+        TPE's trial history included, took 11 of the drivers' 48 CPU seconds in the default
         job)."""
         for stream in self.streams:
             if stream.saved is None:

@@ -336,6 +336,15 @@ def test_one_epoch_comparison_warns_that_schedules_cannot_differ(monkeypatch, tm
         assert ("warning: --epochs 1: a schedule R(t) is read at t = 0 only" in error) is warned
 
 
+def _stage(root: Path, session: str, name: str, content: bytes) -> Path:
+    """Write ``content`` as Tune's staging copy of ``s2e-seed0``'s file ``name`` under the Ray
+    temp folder ``root`` (``<root>/session_*/artifacts/<session>/<experiment>/driver_artifacts``)."""
+    folder = root / "session_x" / "artifacts" / session / "s2e-seed0" / "driver_artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(content)
+    return folder / name
+
+
 def test_a_snapshot_cut_short_while_tune_copied_it_is_restored_from_rays_staging_copy(
     interrupted, tmp_path_factory, monkeypatch, capsys
 ):
@@ -351,12 +360,10 @@ def test_a_snapshot_cut_short_while_tune_copied_it_is_restored_from_rays_staging
     with pytest.raises(ValueError, match=f"corrupted checkpoint file {experiment / name}"):
         check_resumable(interrupted)  # no staging copy on this machine: refused, untouched
     assert (experiment / name).read_bytes() == whole[:7]
-    staging = ray_temp / "ray" / "session_x" / "artifacts" / "2026-12-01_19-04-57" / "s2e-seed0"
-    (staging / "driver_artifacts").mkdir(parents=True)
-    (staging / "driver_artifacts" / name).write_bytes(b"{}" + whole)  # not what was cut short
+    _stage(ray_temp / "ray", "2026-12-01_19-04-57", name, b"{}" + whole)  # not what was cut
     with pytest.raises(ValueError, match="corrupted checkpoint file"):
         check_resumable(interrupted)
-    (staging / "driver_artifacts" / name).write_bytes(whole)
+    _stage(ray_temp / "ray", "2026-12-01_19-04-57", name, whole)
     check_resumable(interrupted)
     assert (experiment / name).read_bytes() == whole
     assert "restored from Ray's staging copy" in capsys.readouterr().out
@@ -388,18 +395,16 @@ def test_a_cut_file_is_restored_from_the_ray_temp_dir_the_run_recorded(
         experiment / "experiment_state-2026-12-01_19-04-57.json"
     )
     (experiment / "tuner.pkl").write_bytes(whole[: len(whole) // 2])
-    staging = cluster_temp / "session_x" / "artifacts" / "2026-12-01_19-04-57" / "s2e-seed0"
-    (staging / "driver_artifacts").mkdir(parents=True)
-    (staging / "driver_artifacts" / "tuner.pkl").write_bytes(whole)
+    copy = _stage(cluster_temp, "2026-12-01_19-04-57", "tuner.pkl", whole)
     check_resumable(interrupted)
     assert (experiment / "tuner.pkl").read_bytes() == whole
-    assert f"staging copy {staging / 'driver_artifacts' / 'tuner.pkl'}" in capsys.readouterr().out
+    assert f"staging copy {copy}" in capsys.readouterr().out
 
 
 def test_a_tuner_pkl_cut_short_is_restored_from_the_staging_copy_of_its_snapshots_session(
     interrupted, tmp_path_factory, monkeypatch, capsys
 ):
-    """Tune uploads ``tuner.pkl`` from its staging folder with every snapshot: a SIGKILL mid-copy
+    """A resumed run uploads ``tuner.pkl`` from staging with every snapshot: a SIGKILL mid-copy
     left it empty (chaos test). Its copy is found under the session of the experiment's own
     snapshot files; another session's copy is never used."""
     ray_temp = tmp_path_factory.mktemp("raytmp")
@@ -410,15 +415,11 @@ def test_a_tuner_pkl_cut_short_is_restored_from_the_staging_copy_of_its_snapshot
         experiment / "experiment_state-2026-12-01_19-04-57.json"
     )
     (experiment / "tuner.pkl").write_bytes(b"")
-    other = ray_temp / "ray" / "session_y" / "artifacts" / "2026-11-30_08-00-00" / "s2e-seed0"
-    (other / "driver_artifacts").mkdir(parents=True)
-    (other / "driver_artifacts" / "tuner.pkl").write_bytes(whole)  # another experiment's
+    _stage(ray_temp / "ray", "2026-11-30_08-00-00", "tuner.pkl", whole)  # another experiment's
     with pytest.raises(ValueError, match=f"corrupted checkpoint file {experiment / 'tuner.pkl'}"):
         check_resumable(interrupted)
     assert (experiment / "tuner.pkl").read_bytes() == b""
-    staging = ray_temp / "ray" / "session_x" / "artifacts" / "2026-12-01_19-04-57" / "s2e-seed0"
-    (staging / "driver_artifacts").mkdir(parents=True)
-    (staging / "driver_artifacts" / "tuner.pkl").write_bytes(whole)
+    _stage(ray_temp / "ray", "2026-12-01_19-04-57", "tuner.pkl", whole)
     check_resumable(interrupted)
     assert (experiment / "tuner.pkl").read_bytes() == whole
     assert "restored from Ray's staging copy" in capsys.readouterr().out
@@ -431,6 +432,6 @@ def test_a_tuner_pkl_cut_short_is_restored_from_the_staging_copy_of_its_snapshot
     state = json.dumps({"version": 1, "optimizer": {"iteration": 3}}).encode()
     (experiment / "searcher-state-2026.pkl").unlink()
     (experiment / name).write_bytes(b"")
-    (staging / "driver_artifacts" / name).write_bytes(state)
+    _stage(ray_temp / "ray", "2026-12-01_19-04-57", name, state)
     check_resumable(interrupted)
     assert (experiment / name).read_bytes() == state
