@@ -4,8 +4,7 @@
 arguments it runs the ``small-s2e`` preset, the default schedule-search comparison on the
 embedded ``fashion-mnist-mini`` (4,000 rows, pair 45 % noise; S2E vs random, TPE and Hyperband,
 next to the standard and Co-teaching reference schedules) that fits a 2-core machine in about 5
-minutes; ``--smoke-test`` runs the ``smoke`` preset instead
-(~1 min).
+minutes; ``--smoke-test`` runs the ``smoke`` preset instead (~1 min).
 The preset is validated (option names and types) before any Ray work. ``--dry-run`` proves a
 preset starts: the same command, shrunk to 1 epoch of 2 batches with tiny trial counts on the
 CPU, on a tiny stand-in of its data set when the files are absent
